@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CROSSWIRE_",
         env_file=None,
+        env_ignore_empty=True,
         extra="ignore",
         frozen=True,
     )
@@ -33,6 +34,14 @@ class Settings(BaseSettings):
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
     kafka_ca_file: Path | None = None
+    kafka_rebalance_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description=(
+            "Consumer-group rebalance timeout. The embedded broker waits this long before a group "
+            "forms, so the demo and tests use 1 s; real clusters are fine with 10-60 s."
+        ),
+    )
 
     # --- Elasticsearch
     es_url: str = Field("http://127.0.0.1:9200", description="Elasticsearch URL(s), comma-separated.")
@@ -63,9 +72,10 @@ class Settings(BaseSettings):
     alert_timeout_s: float = Field(10.0, gt=0)
 
     # --- Worker
+    log_level: Literal["crit", "error", "warn", "info", "debug"] = Field("warn", description="Worker log level.")
     worker_id: str = Field("crosswire-worker", description="faust app id, also the consumer-group id.")
     metrics_port: int = Field(9464, ge=0, description="Prometheus /metrics port; 0 picks a free one.")
-    web_port: int = Field(6066, ge=0, description="faust's own web port; 0 picks a free one.")
+    web_port: int = Field(0, ge=0, description="faust's own web server port; 0 disables it (metrics have their own port).")
     data_dir: Path = Field(Path(".crosswire"), description="Where the worker keeps local state.")
     batch_size: int = Field(32, ge=1, description="Articles per spaCy batch.")
     batch_within_s: float = Field(0.2, gt=0, description="Longest wait to fill a batch.")

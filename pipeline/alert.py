@@ -1,0 +1,438 @@
+"""Alerters: deliver one contradiction alert to Slack (Block Kit over an incoming webhook) or to
+the terminal.
+
+Plug-in shape: the :class:`Alerter` protocol, one class per channel, and the :data:`ALERTERS`
+name-to-class table that :func:`make_alerter` picks from (Slack when a webhook URL is configured,
+stdout otherwise). Dedupe is not done here: the caller claims the alert in the outbox
+(:func:`pipeline.search.claim_alert`) before calling :meth:`Alerter.send`, and stores the
+:class:`DeliveryResult` afterwards (:meth:`DeliveryResult.settle` + :func:`pipeline.search.finish_alert`).
+
+The webhook URL is a secret (whoever has it can post to the channel): it is kept as a ``SecretStr``,
+and only its host ever appears in a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+import httpx
+from pydantic import SecretStr
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from pipeline.settings import Settings
+from pipeline.types import AlertRecord, Contradiction, Side
+
+log = logging.getLogger(__name__)
+
+AlertKind = Literal["new", "update"]
+
+# Slack Block Kit limits (https://api.slack.com/reference/block-kit/blocks)
+MAX_BLOCKS = 50
+MAX_HEADER_CHARS = 150
+MAX_SECTION_TEXT = 3000
+MAX_FIELD_TEXT = 2000
+MAX_FIELDS = 10
+MAX_CONTEXT_ELEMENTS = 10
+MAX_QUOTE_CHARS = 280  # editorial: a quote is evidence, not the article
+MAX_FALLBACK_CHARS = 3000
+
+_KIND_LABEL = {
+    "numeric": "Conflicting figures",
+    "exclusive": "Conflicting accounts",
+    "denial": "Claim denied",
+}
+
+
+@dataclass(frozen=True)
+class AlertMessage:
+    """What to announce: a contradiction, the title of its story, and whether it is new."""
+
+    contradiction: Contradiction
+    story_title: str
+    kind: AlertKind
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """The outcome of one :meth:`Alerter.send`. ``error`` never contains the webhook URL."""
+
+    status: Literal["sent", "printed", "failed"]
+    channel: str
+    attempts: int
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+    def settle(self, record: AlertRecord, at: datetime) -> AlertRecord:
+        """The outbox record after this delivery (``sent`` is ``at`` when delivered)."""
+        return record.model_copy(
+            update={
+                "status": self.status,
+                "channel": self.channel,
+                "attempts": record.attempts + self.attempts,
+                "error": self.error,
+                "sent": at if self.ok else record.sent,
+            }
+        )
+
+
+class Alerter(Protocol):
+    channel: str
+
+    def send(self, message: AlertMessage) -> DeliveryResult:
+        """Deliver ``message`` once. Never raises for a delivery failure: the result says so."""
+        ...
+
+
+# ------------------------------------------------------------------------------------ Block Kit
+
+
+def truncate(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, ending in "…" when cut."""
+    text = " ".join(text.split())  # quotes come from article text: newlines would break the > quote
+    return text if len(text) <= limit else text[: max(0, limit - 1)].rstrip() + "…"
+
+
+def escape(text: str) -> str:
+    """Slack mrkdwn escaping: only ``&``, ``<`` and ``>`` are control characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def describe_about(about: str) -> str:
+    """``"detained:people@raid"`` -> ``"detained people (raid)"``; other shapes are returned as they are."""
+    quantity, _, event = about.partition("@")
+    predicate, _, theme = quantity.partition(":")
+    words = " ".join(w for w in (predicate, theme) if w)
+    if event and event != "main" and event != predicate:
+        event = event.split("@", 1)[-1]
+        return f"{words} ({event})"
+    return words or about
+
+
+def side_text(side: Side, limit: int = MAX_FIELD_TEXT) -> str:
+    """One side as mrkdwn: the value in bold, who reported it, then each quoted sentence as a
+    ``>`` quote, shortened with "…" and cut at whole quotes to stay within ``limit``.
+
+    The outlets and attributions of a side are listed together, since :class:`Side` keeps them as
+    separate sets rather than per report."""
+    lines = [f"*{escape(truncate(side.value, 200))}*"]
+    if side.outlets:
+        lines.append("*" + escape(truncate(", ".join(side.outlets), 300)) + "*")
+    if side.attributed_to:
+        lines.append("_according to " + escape(truncate(", ".join(side.attributed_to), 300)) + "_")
+    text = "\n".join(lines)
+    for i, quote in enumerate(side.quotes):
+        line = "\n>" + escape(truncate(quote, MAX_QUOTE_CHARS))
+        rest = len(side.quotes) - i
+        more = f"\n_…and {rest} more_"
+        if len(text) + len(line) + len(more) > limit:
+            text += more if len(text) + len(more) <= limit else ""
+            break
+        text += line
+    return text[:limit]
+
+
+def _fallback(c: Contradiction, story_title: str, kind: AlertKind) -> str:
+    head = "New contradiction" if kind == "new" else "Updated contradiction"
+    values = " vs ".join(s.value for s in c.sides)
+    return escape(truncate(f"{head} in {story_title}: {describe_about(c.about)}: {values}", MAX_FALLBACK_CHARS))
+
+
+def build_blocks(contradiction: Contradiction, story_title: str, kind: AlertKind) -> dict[str, Any]:
+    """A Slack Block Kit payload ``{"text": fallback, "blocks": [...]}`` for one contradiction.
+
+    Layout: a header with the story title; a line saying what kind of dispute it is and about what;
+    the sides side by side (sections of at most 10 fields, one field per side); a context line with
+    confidence, first/last seen and whether the dispute stands inside one article. Within Slack's
+    limits by construction (header 150 chars, field 2000, section text 3000, 50 blocks): text is
+    shortened with "…" and sides beyond what fits are counted, not shown."""
+    c = contradiction
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": truncate(story_title or "Untitled story", MAX_HEADER_CHARS), "emoji": False}},
+    ]
+    head = "New contradiction" if kind == "new" else f"Updated contradiction (version {c.version})"
+    line = f"*{head}* · {_KIND_LABEL.get(c.kind, c.kind)} about *{escape(describe_about(c.about))}*"
+    blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": truncate(line, MAX_SECTION_TEXT)}})
+
+    # 2 header-ish blocks before, divider + context after: the rest is for sides
+    room = MAX_BLOCKS - len(blocks) - 2
+    chunks = [c.sides[i : i + MAX_FIELDS] for i in range(0, len(c.sides), MAX_FIELDS)]
+    shown = chunks[:room]
+    for chunk in shown:
+        blocks.append({"type": "section", "fields": [{"type": "mrkdwn", "text": side_text(s)} for s in chunk]})
+    hidden = sum(len(ch) for ch in chunks[room:])
+    blocks.append({"type": "divider"})
+
+    context = [
+        f"Confidence *{c.confidence:.2f}*",
+        f"First seen {_when(c.first_seen)}",
+        f"Last seen {_when(c.last_seen)}",
+        "Internal dispute (one article)" if c.internal else "Across reports",
+        f"{len(c.sides)} sides" + (f", {hidden} not shown" if hidden else ""),
+    ]
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": t} for t in context[:MAX_CONTEXT_ELEMENTS]]})
+    return {"text": _fallback(c, story_title, kind), "blocks": blocks}
+
+
+def _when(dt: datetime | None) -> str:
+    if dt is None:
+        return "unknown"
+    if dt.tzinfo is None:  # naive times are UTC throughout the pipeline (see documents.iso)
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+# ---------------------------------------------------------------------------------- Slack webhook
+
+
+class WebhookConfigError(ValueError):
+    """The webhook URL is unusable (bad scheme or a host not in ``slack_allowed_hosts``)."""
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_webhook(url: str, allowed_hosts: Sequence[str]) -> httpx.URL:
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        raise WebhookConfigError("slack webhook URL is not a valid URL") from None
+    host = (parsed.host or "").lower()
+    allowed = {h.lower() for h in allowed_hosts}
+    if host not in allowed:
+        raise WebhookConfigError(f"slack webhook host {host or '?'!r} is not in slack_allowed_hosts {sorted(allowed)}")
+    # plain http would put the secret on the wire; only a local test server may use it
+    if parsed.scheme != "https" and not (parsed.scheme == "http" and _is_loopback(host)):
+        raise WebhookConfigError(f"slack webhook for host {host!r} must use https")
+    return parsed
+
+
+class _RedactSecrets(logging.Filter):
+    """Replaces registered secrets in log records. httpx logs every request URL at INFO, and a
+    webhook URL is a credential, so the URL's path is redacted wherever httpx would log it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            redacted = message
+            for secret in self.secrets:
+                redacted = redacted.replace(secret, "/<redacted>")
+            if redacted != message:
+                record.msg, record.args = redacted, None
+        return True
+
+
+_REDACT = _RedactSecrets()
+for _name in ("httpx", "httpcore"):
+    logging.getLogger(_name).addFilter(_REDACT)
+
+
+class SlackWebhookAlerter(Alerter):
+    """Posts Block Kit messages to a Slack incoming webhook.
+
+    Retries: HTTP 429 sleeps for ``Retry-After`` seconds (through the injected ``sleep``), 5xx,
+    timeouts and connection errors back off exponentially; both count against ``max_retries`` so a
+    rate-limited webhook cannot loop forever. Other 4xx answers (bad payload, revoked hook) fail at
+    once. The URL is checked at construction: https (http only to a loopback test server) and a
+    host in ``allowed_hosts``."""
+
+    channel = "slack"
+
+    def __init__(
+        self,
+        url: SecretStr,
+        *,
+        allowed_hosts: Sequence[str] = ("hooks.slack.com",),
+        max_retries: int = 5,
+        timeout_s: float = 10.0,
+        sleep: Callable[[float], None] = time.sleep,
+        backoff_base_s: float = 1.0,
+        backoff_cap_s: float = 60.0,
+        max_retry_after_s: float = 300.0,
+        client: httpx.Client | None = None,
+    ) -> None:
+        parsed = _check_webhook(url.get_secret_value(), allowed_hosts)
+        self._url = url
+        self.host = parsed.host
+        self.max_retries = max_retries
+        self.backoff_base_s = backoff_base_s
+        self.backoff_cap_s = backoff_cap_s
+        self.max_retry_after_s = max_retry_after_s
+        self._sleep = sleep
+        self._client = client or httpx.Client(timeout=timeout_s, follow_redirects=False)
+        path = parsed.raw_path.decode("ascii", "replace")
+        self._secret_path = path if path not in ("", "/") else None
+        if self._secret_path:
+            _REDACT.secrets.add(self._secret_path)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, console: Console | None = None, sleep: Callable[[float], None] = time.sleep
+    ) -> SlackWebhookAlerter:
+        if settings.slack_webhook_url is None:
+            raise WebhookConfigError("slack alerter needs slack_webhook_url (CROSSWIRE_SLACK_WEBHOOK_URL)")
+        return cls(
+            settings.slack_webhook_url,
+            allowed_hosts=settings.slack_allowed_hosts,
+            max_retries=settings.alert_max_retries,
+            timeout_s=settings.alert_timeout_s,
+            sleep=sleep,
+        )
+
+    def __repr__(self) -> str:
+        return f"SlackWebhookAlerter(host={self.host!r})"
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._secret_path, "/<redacted>") if self._secret_path else text
+
+    def _backoff(self, attempt: int) -> float:
+        return min(self.backoff_cap_s, self.backoff_base_s * 2 ** (attempt - 1))
+
+    def _retry_after(self, response: httpx.Response, attempt: int) -> float:
+        raw = response.headers.get("retry-after", "")
+        try:
+            seconds = float(raw)
+        except ValueError:  # missing, or an HTTP date (Slack sends seconds)
+            return self._backoff(attempt)
+        return min(max(seconds, 0.0), self.max_retry_after_s)
+
+    def post(self, payload: dict[str, Any]) -> DeliveryResult:
+        """Post one JSON payload with the retry policy above."""
+        error = "not attempted"
+        attempts = 0
+        for attempt in range(1, self.max_retries + 2):
+            attempts = attempt
+            try:
+                response = self._client.post(self._url.get_secret_value(), json=payload)
+            except httpx.TransportError as exc:  # timeouts, refused or reset connections
+                # the exception text may quote the URL, so only its type is kept
+                error = f"{type(exc).__name__} posting to {self.host}"
+                delay = self._backoff(attempt)
+            else:
+                status = response.status_code
+                if 200 <= status < 300:
+                    return DeliveryResult("sent", self.channel, attempts)
+                body = self._redact(truncate(response.text, 200))
+                error = f"HTTP {status} from {self.host}: {body}"
+                if status == 429:
+                    delay = self._retry_after(response, attempt)
+                elif status >= 500:
+                    delay = self._backoff(attempt)
+                else:
+                    log.error("slack webhook %s refused the alert: HTTP %d %s", self.host, status, body)
+                    return DeliveryResult("failed", self.channel, attempts, error)
+            if attempt > self.max_retries:
+                break
+            log.warning("slack webhook %s: %s; retry %d/%d in %.1fs", self.host, error, attempt, self.max_retries, delay)
+            self._sleep(delay)
+        log.error("slack webhook %s: giving up after %d attempt(s): %s", self.host, attempts, error)
+        return DeliveryResult("failed", self.channel, attempts, error)
+
+    def send(self, message: AlertMessage) -> DeliveryResult:
+        return self.post(build_blocks(message.contradiction, message.story_title, message.kind))
+
+
+# ------------------------------------------------------------------------------------------ stdout
+
+
+class StdoutAlerter(Alerter):
+    """Prints alerts to the terminal (rich) when no webhook is configured."""
+
+    channel = "stdout"
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console()
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, console: Console | None = None, sleep: Callable[[float], None] = time.sleep
+    ) -> StdoutAlerter:
+        return cls(console)
+
+    def send(self, message: AlertMessage) -> DeliveryResult:
+        c = message.contradiction
+        table = Table(show_header=True, header_style="bold", expand=True)
+        table.add_column("value", max_width=28, overflow="fold")
+        table.add_column("reported by")
+        table.add_column("quotes")
+        for side in c.sides:
+            who = ", ".join(side.outlets)
+            if side.attributed_to:
+                who += ("\n" if who else "") + "according to " + ", ".join(side.attributed_to)
+            quotes = "\n".join(f"“{truncate(q, MAX_QUOTE_CHARS)}”" for q in side.quotes)
+            table.add_row(Text(side.value, style="bold"), Text(who), Text(quotes, style="italic"))
+        head = "NEW" if message.kind == "new" else f"UPDATE v{c.version}"
+        footer = (
+            f"confidence {c.confidence:.2f} · first seen {_when(c.first_seen)} · last seen {_when(c.last_seen)}"
+            + (" · internal dispute" if c.internal else "")
+        )
+        title = Text(f"{head} · {_KIND_LABEL.get(c.kind, c.kind)} about {describe_about(c.about)}", style="bold")
+        body = Group(title, table, Text(footer, style="dim"))
+        self.console.print(Panel(body, title=Text(message.story_title, style="bold"), title_align="left"))
+        return DeliveryResult("printed", self.channel, 1)
+
+
+# ------------------------------------------------------------------------------------------ table
+
+ALERTERS: dict[str, type[SlackWebhookAlerter] | type[StdoutAlerter]] = {
+    "slack": SlackWebhookAlerter,
+    "stdout": StdoutAlerter,
+}
+
+
+def make_alerter(
+    settings: Settings,
+    *,
+    console: Console | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    name: str | None = None,
+) -> Alerter:
+    """The alerter for ``settings``: ``"slack"`` when a webhook URL is set, else ``"stdout"``.
+    ``name`` forces one; required options are checked here, at start-up, not at the first alert."""
+    chosen = name or ("slack" if settings.slack_webhook_url is not None else "stdout")
+    try:
+        cls = ALERTERS[chosen]
+    except KeyError:
+        raise ValueError(f"unknown alerter {chosen!r}; choose one of {sorted(ALERTERS)}") from None
+    return cls.from_settings(settings, console=console, sleep=sleep)
+
+
+__all__ = [
+    "ALERTERS",
+    "AlertMessage",
+    "Alerter",
+    "DeliveryResult",
+    "SlackWebhookAlerter",
+    "StdoutAlerter",
+    "WebhookConfigError",
+    "build_blocks",
+    "describe_about",
+    "escape",
+    "make_alerter",
+    "side_text",
+    "truncate",
+]

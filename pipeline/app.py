@@ -1,0 +1,182 @@
+"""The faust-streaming worker: the only module that imports faust.
+
+Topology (``P`` = ``CROSSWIRE_TOPIC_PREFIX``)::
+
+    P-articles  (N partitions, key article id)
+        └─ analyse: parse → normalise → spaCy entities → claims   (batched, off the event loop)
+    P-analysed  (1 partition: the linker is one sequential state machine)
+        └─ link: story linker, state in the table P-link-state (changelog-backed)
+    P-linked    (N partitions, key story id)
+        └─ story: contradictions (state in the table P-story-state) → index → alert
+    P-dead-letters  every rejected record, with a machine-readable reason
+
+Delivery is at least once (the embedded broker has no transactions). Every effect is idempotent:
+Elasticsearch documents have deterministic ``_id``s, the linker returns the same decision for an
+article it has already linked, story state ignores an article it already holds, and an alert's
+dedupe key is persisted (``create``) before the message is sent. Within one event, the table write
+comes last, so a crash before it replays the whole event and its (idempotent) effects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+import faust
+
+from .analyse import Analyser
+from .article import BadArticle, dead_letter, parse_article
+from .metrics import Metrics
+from .settings import Settings
+from .storystate import StoryRecord, apply
+from .types import AnalysedArticle, DeadLetter, LinkedArticle
+from .worker import StoryEffects
+
+log = logging.getLogger("crosswire.worker")
+
+def _utc(ts: float | None) -> datetime:
+    return datetime.fromtimestamp(ts or 0.0, timezone.utc)
+
+
+def create_app(s: Settings, *, analyser: Analyser, linker_factory: Any, effects: StoryEffects, metrics: Metrics) -> faust.App:
+    """Build the faust app. ``linker_factory(state: list[dict])`` rebuilds the story linker from the
+    persisted table values; ``effects`` indexes and alerts."""
+    app = faust.App(
+        s.worker_id,
+        broker=[f"kafka://{h}" for h in s.kafka_bootstrap.split(",")],
+        store="memory://",
+        topic_partitions=s.topic_partitions,
+        topic_replication_factor=1,
+        processing_guarantee="at_least_once",
+        datadir=str(s.data_dir),
+        web_enabled=s.web_port > 0,
+        web_port=s.web_port or 6066,
+        broker_rebalance_timeout=s.kafka_rebalance_timeout_s,
+        broker_session_timeout=max(s.kafka_rebalance_timeout_s, 10.0),
+        broker_heartbeat_interval=1.0,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        producer_max_request_size=max(4 * s.max_text_bytes, 1_048_576),
+        consumer_max_fetch_size=max(4 * s.max_text_bytes, 4_194_304),
+        broker_credentials=_credentials(s),
+    )
+    articles = app.topic(s.topic("articles"), value_serializer="raw", key_serializer="raw")
+    analysed = app.topic(s.topic("analysed"), value_serializer="raw", key_serializer="raw", partitions=1)
+    linked = app.topic(s.topic("linked"), value_serializer="raw", key_serializer="raw")
+    dead = app.topic(s.topic("dead-letters"), value_serializer="raw", key_serializer="raw", partitions=1)
+
+    link_table = app.Table(f"{s.topic_prefix}-link-state", partitions=1, value_serializer="json", key_serializer="raw")
+    story_table = app.Table(f"{s.topic_prefix}-story-state", value_serializer="raw", key_serializer="raw")
+
+    state: dict[str, Any] = {"linker": None}
+
+    async def send_dead(raw: bytes, err: BadArticle, stage: str, key: bytes | None, at: datetime) -> None:
+        letter = dead_letter(raw, err, stage=stage, key=key.decode("utf-8", "replace") if key else None, at=at)
+        await (await dead.send(key=key, value=letter.model_dump_json().encode()))
+        metrics.dead_letters.labels(stage, err.reason).inc()
+        metrics.articles.labels(stage, "dead_letter").inc()
+        log.warning("dead letter from %s: %s (%s)", stage, err.reason, err.message)
+
+    @app.agent(articles)
+    async def analyse_agent(stream: Any) -> None:
+        loop = asyncio.get_running_loop()
+        async for events in stream.take_events(s.batch_size, within=s.batch_within_s):
+            good, origin = [], {}
+            for ev in events:
+                metrics.articles.labels("parse", "in").inc()
+                raw = ev.value if isinstance(ev.value, bytes) else bytes(ev.value or b"")
+                try:
+                    art = parse_article(raw, max_text_bytes=s.max_text_bytes)
+                except BadArticle as err:
+                    await send_dead(raw, err, "parse", ev.key, _utc(ev.message.timestamp))
+                    continue
+                metrics.articles.labels("parse", "ok").inc()
+                good.append(art)
+                origin[art.id] = raw
+            if not good:
+                continue
+            try:
+                results = await loop.run_in_executor(None, analyser.analyse, good)
+            except Exception:  # noqa: BLE001 - find the one article that breaks the batch
+                results = []
+                for art in good:
+                    try:
+                        results.extend(await loop.run_in_executor(None, analyser.analyse, [art]))
+                    except Exception as e:  # noqa: BLE001
+                        log.exception("analysis failed for article %s", art.id)
+                        await send_dead(origin[art.id], BadArticle("analyse_error", f"{type(e).__name__}: {e}"), "analyse", art.id.encode(), _utc(None))
+            futs = [await analysed.send(key=a.article.id.encode(), value=a.model_dump_json().encode()) for a in results]
+            await asyncio.gather(*futs)
+
+    @app.agent(analysed)
+    async def link_agent(stream: Any) -> None:
+        async for event in stream.events():
+            try:
+                a = AnalysedArticle.model_validate_json(event.value)
+            except ValueError as e:
+                await send_dead(event.value, BadArticle("invalid_analysed", str(e)[:500]), "link", event.key, _utc(event.message.timestamp))
+                continue
+            linker = state["linker"]
+            if linker is None:
+                linker = state["linker"] = linker_factory(list(link_table.values()))
+                log.info("linker restored with %d live stories", linker.live_stories())
+            with metrics.stage_seconds.labels("link").time():
+                decision = linker.link(a.article.id, a.features, a.article.published, now=_utc(event.message.timestamp))
+            if decision.is_new:
+                metrics.stories.inc()
+            out = LinkedArticle(analysed=a, link=decision)
+            await (await linked.send(key=decision.story.encode(), value=out.model_dump_json().encode()))
+            for sid in linker.changed_stories():
+                exported = linker.export_story(sid)
+                if exported.get("kind") == "tombstone":
+                    link_table.pop(sid.encode(), None)  # a retired story: its contribution moved to the aggregate
+                else:
+                    link_table[sid.encode()] = exported
+            metrics.live_stories.set(linker.live_stories())
+            metrics.articles.labels("link", "ok").inc()
+            metrics.last_processed.labels("link").set(event.message.timestamp or 0)
+
+    @app.on_partitions_revoked.connect
+    async def _revoked(app: Any, revoked: Any, **kw: Any) -> None:
+        if any(tp.topic == s.topic("analysed") for tp in revoked):
+            state["linker"] = None  # rebuilt from the table by whoever owns the partition next
+
+    @app.agent(linked)
+    async def story_agent(stream: Any) -> None:
+        loop = asyncio.get_running_loop()
+        async for event in stream.events():
+            try:
+                la = LinkedArticle.model_validate_json(event.value)
+            except ValueError as e:
+                await send_dead(event.value, BadArticle("invalid_linked", str(e)[:500]), "contradict", event.key, _utc(event.message.timestamp))
+                continue
+            key = la.link.story.encode()
+            old_raw = story_table.get(key)
+            old = StoryRecord.model_validate_json(old_raw) if old_raw else None
+            with metrics.stage_seconds.labels("contradict").time():
+                record, changes = apply(old, la, _utc(event.message.timestamp))
+            await effects.apply(la, record, changes, loop)
+            if record is not old:
+                story_table[key] = record.model_dump_json().encode()
+            metrics.last_processed.labels("contradict").set(event.message.timestamp or 0)
+
+    return app
+
+
+def _credentials(s: Settings) -> Any:
+    if not s.kafka_sasl_mechanism:
+        if s.kafka_security_protocol in ("SSL", "SASL_SSL") and s.kafka_ca_file:
+            import ssl
+
+            return faust.SSLCredentials(ssl.create_default_context(cafile=str(s.kafka_ca_file)))
+        return None
+    import ssl
+
+    ctx = ssl.create_default_context(cafile=str(s.kafka_ca_file)) if s.kafka_ca_file else None
+    password = s.kafka_sasl_password.get_secret_value() if s.kafka_sasl_password else ""
+    return faust.SASLCredentials(username=s.kafka_sasl_username or "", password=password, mechanism=s.kafka_sasl_mechanism, ssl_context=ctx)
+
+
+__all__ = ["create_app", "DeadLetter"]

@@ -1,0 +1,909 @@
+"""Claim extraction: counts with hedges, who said them, denials and custody slots.
+
+``extract_claims(doc, article_id, outlet) -> tuple[Claim, ...]`` reads one spaCy parse of an
+article's normalised text (title + "\\n\\n" + body) and returns the factual claims it makes, in text
+order. Pure function: no I/O after the lexicon (``config/claims.yaml``) is loaded once.
+Precision over recall: when a number cannot be tied to a predicate from the lexicon and a counted
+noun, nothing is emitted.
+
+Output contract (``pipeline.types.Claim``), field by field
+----------------------------------------------------------
+``predicate``
+    One of ``detained, killed, injured, missing, released, custody, nationality, attacks, troops,
+    count``. Chosen from the first ancestor verb/noun of the counted noun phrase that is in the
+    lexicon (``predicates`` in claims.yaml: detain/arrest/hold/capture/seize/round up/take into
+    custody -> ``detained``; kill/die/dead/death toll -> ``killed``; ...). ``attacks`` and
+    ``troops`` come from the counted noun itself (theme class ``attacks`` / ``troops``) whatever
+    the verb. ``count`` is a number on a lexicon theme class with no lexicon predicate.
+``theme``
+    The theme CLASS, not the word: ``people`` (members, men, fighters, militiamen, people,
+    detainees, suspects, militants, protesters, ...), ``commanders`` (commanders, leaders: a
+    distinct subgroup), ``attacks``, ``troops``, ... (table ``theme_classes`` in claims.yaml).
+    Counted nouns outside the table are not emitted (precision). Contradiction logic should compare
+    claims only with equal ``(predicate, theme, event)``.
+    For ``nationality`` the theme is ``<class>:<nationality>``, e.g. ``people:iranian`` (count
+    of Iranians among the detainees).
+``event``
+    ``"main"`` by default. A sentence with an explicit anchor of its own (a DATE entity such as
+    "In May", "last year", "in 2019" that is not "Thursday"-style same-week talk, or a GPE that is
+    not one of the article's main locations) gets ``event = "<predicate>@<anchor>"`` with the
+    anchor lower-cased, e.g. ``"detained@may"``, ``"troops@last year"``. Main-event claims are
+    ``"main"`` for every predicate (the key to compare on is (predicate, theme, event)).
+    Copula-inherited claims ("it was 19") take the event of the frame they inherit.
+    For ``count`` claims (no lexicon predicate) the event is ``"<governing verb lemma>"`` or
+    ``"<verb lemma>@<anchor>"``: generic counts only share an event when the same verb governs them.
+    Nationality claims take the event of the current frame (the last count claim before them).
+``kind``
+    ``"count"`` (``value`` set, ``slot`` None) or ``"slot"`` (``slot`` set, ``value`` None).
+``value``
+    ``pipeline.types.Interval`` from ``pipeline.numbers.parse_quantity`` on the number phrase
+    ("at least 20" -> [20, inf), "more than a dozen" -> [13, inf), "14" -> [14, 14]). Subgroups
+    add up: "three commanders and at least 20 other fighters" gives a ``commanders`` claim [3, 3]
+    AND a ``people`` claim [23, inf) (hedge "at least", the sum), also when the "other X"
+    sentence comes later in the same article and event. Negated counts ("no commander was
+    detained", "there were no Iranians") are ``value=[0, 0]`` with ``polarity="asserted"``:
+    an asserted zero, comparable numerically. "one of them was Iranian" -> [1, inf).
+``slot``
+    Only for ``predicate == "custody"``: who holds the detainees, the canonical entity name when
+    the object is an entity with ``span._.canonical``, else the object noun phrase lightly
+    normalised (determiners dropped, lower-cased first letter kept as written):
+    "transferred to the security branch of the PMF" -> "security branch of the PMF";
+    "still in the custody of other security services" -> "other security services";
+    "handed over to the U.S. military" -> "U.S. military". Theme is ``people``.
+``polarity``
+    ``"denied"`` only for explicit denials: a deny-verb (deny, reject, dismiss, refute) whose
+    object is "this/that/any/such X" or a custody noun ("denied any such transfer"); ``denies`` is
+    then the id of the most recent claim in the SAME article with the same predicate (and theme
+    when the object names one), else None. A denied custody claim has ``slot`` = the slot it
+    denies when resolved, else "unspecified". Everything else is ``"asserted"``.
+``modality``
+    ``"doubted"`` when the governing verb/say-verb is doubt/question/dispute; ``"reported"`` when
+    the say-verb is modified by "initially/earlier/first/originally" or by "reportedly"; ``"hedged"`` when a hedge adverb/modal governs the
+    predicate (may, might, could, possibly, believed to); else ``"asserted"``.
+``source`` / ``source_kind``
+    The nsubj subtree of the nearest ancestor say-verb (say, tell, report, announce, claim,
+    confirm, deny, add, state, insist, accuse, doubt) or the object of "according to", lightly
+    normalised (leading/trailing punctuation stripped, whitespace collapsed, lower-case
+    determiner: "a PMF official", "two Iraqi government officials", "the military");
+    ``source_kind="attributed"``. Otherwise the ``outlet`` argument (or ``"the outlet"``) with
+    ``source_kind="outlet"``. Numbers inside the source phrase are never claims.
+``denies``
+    Set on denials (see ``polarity``) and on ``modality="doubted"`` custody claims whose verb has
+    no destination ("he doubted that authorities had handed over the detainees"): the id of the
+    most recent claim with the same predicate in the SAME article; never across articles.
+    A denied/doubted claim carries the value or slot it disputes (copied from the claim it
+    denies, when resolved), so it can be shown as "denied: <value>".
+``id``
+    ``stable_id(article_id, str(start), predicate, theme, str(value or slot))`` (the Interval
+    str), so the same text gives the same ids on replay; duplicates within a sentence are dropped.
+``start`` / ``end`` / ``sentence``
+    Character offsets of the sentence in ``doc.text`` and its text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from spacy.tokens import Doc, Span, Token
+
+from pipeline.numbers import add, parse_quantity
+from pipeline.settings import CONFIG_DIR
+from pipeline.types import Claim, Interval, stable_id
+
+__all__ = ["Lexicon", "extract_claims", "load_lexicon"]
+
+_NUMBER_WORDS = frozenset(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety "
+    "hundred thousand million billion dozen dozens hundreds thousands millions scores several".split()
+)
+_HEDGE_WORDS = frozenset(
+    "more than over at least fewer less under most up to as many nearly almost close about around "
+    "some roughly approximately an estimated a no just upwards of in excess exactly".split()
+)
+_NOT_COUNT_ENTS = frozenset({"DATE", "TIME", "MONEY", "PERCENT", "ORDINAL", "QUANTITY"})
+_SUBJ = ("nsubj", "nsubjpass")
+_PRONOUNS = frozenset({"he", "she", "they", "it", "we", "i"})
+_PARTITIVE_PRONOUNS = frozenset({"them", "those", "these", "they"})
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """The word lists of config/claims.yaml, as lookup tables."""
+
+    band: float
+    verbs: dict[str, str]
+    intransitive: dict[str, str]
+    phrasal: dict[str, str]
+    adjectives: dict[str, str]
+    nouns: dict[str, str]
+    implied_by_noun: dict[str, str]
+    toll_nouns: dict[str, str]
+    toll_verbs: frozenset[str]
+    theme_class: dict[str, str]
+    subgroups: dict[str, str]
+    human_predicates: frozenset[str]
+    custody_verbs: frozenset[str]
+    custody_nouns: frozenset[str]
+    say_verbs: frozenset[str]
+    deny_verbs: frozenset[str]
+    doubt_verbs: frozenset[str]
+    generic_objects: frozenset[str]
+    generic_determiners: frozenset[str]
+    reported_adverbs: frozenset[str]
+    hedge_auxiliaries: frozenset[str]
+    hedge_adverbs: frozenset[str]
+    person_nouns: frozenset[str]
+    copula_subjects: frozenset[str]
+    main_time_words: frozenset[str]
+
+    @classmethod
+    def from_mapping(cls, raw: dict) -> Lexicon:
+        p = raw["predicates"]
+        classes = {w: cls_name for cls_name, words in raw["theme_classes"].items() for w in words}
+        fz = frozenset
+        return cls(
+            band=float(raw.get("band", 0.2)),
+            verbs=dict(p["verbs"]),
+            intransitive=dict(p["intransitive"]),
+            phrasal=dict(p["phrasal"]),
+            adjectives=dict(p["adjectives"]),
+            nouns=dict(p["nouns"]),
+            implied_by_noun=dict(p["implied_by_noun"]),
+            toll_nouns=dict(p["toll"]["nouns"]),
+            toll_verbs=fz(p["toll"]["verbs"]),
+            theme_class=classes,
+            subgroups=dict(raw["subgroups"]),
+            human_predicates=fz(raw["human_predicates"]),
+            custody_verbs=fz(raw["custody"]["verbs"]),
+            custody_nouns=fz(raw["custody"]["nouns"]),
+            say_verbs=fz(raw["say_verbs"]),
+            deny_verbs=fz(raw["deny_verbs"]),
+            doubt_verbs=fz(raw["doubt_verbs"]),
+            generic_objects=fz(raw["generic_objects"]),
+            generic_determiners=fz(raw["generic_determiners"]),
+            reported_adverbs=fz(raw["reported_adverbs"]),
+            hedge_auxiliaries=fz(raw["hedge_auxiliaries"]),
+            hedge_adverbs=fz(raw["hedge_adverbs"]),
+            person_nouns=fz(raw["person_nouns"]),
+            copula_subjects=fz(raw["copula_subjects"]),
+            main_time_words=fz(raw["main_time_words"]),
+        )
+
+
+@lru_cache(maxsize=4)
+def load_lexicon(path: Path = CONFIG_DIR / "claims.yaml") -> Lexicon:
+    """Read the lexicon once per path (yaml.safe_load)."""
+    with open(path, encoding="utf-8") as f:
+        return Lexicon.from_mapping(yaml.safe_load(f))
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def _lemma(t: Token) -> str:
+    return t.lemma_.lower()
+
+
+def _canonical(span: Span) -> str:
+    """The alias-folded name when the NLP pipeline set one, else the text without a leading 'the'."""
+    if Span.has_extension("canonical"):
+        value = getattr(span._, "canonical", None)
+        if value:
+            return str(value)
+    text = span.text
+    return re.sub(r"^(?:the)\s+", "", text, flags=re.I).strip()
+
+
+def _ancestors_until_sentence(t: Token) -> Iterator[Token]:
+    while t.head is not t:
+        t = t.head
+        yield t
+
+
+def _is_verbish(t: Token) -> bool:
+    return t.pos_ in ("VERB", "AUX")
+
+
+def _clean_phrase(tokens: Iterable[Token]) -> str:
+    toks = sorted(tokens, key=lambda x: x.i)
+    while toks and (toks[0].is_punct or toks[0].dep_ in ("cc", "mark", "case")):
+        toks = toks[1:]
+    while toks and (toks[-1].is_punct or toks[-1].dep_ == "cc"):
+        toks = toks[:-1]
+    text = "".join(t.text_with_ws for t in toks).strip()
+    text = re.sub(r"\s+", " ", text)
+    if toks and toks[0].pos_ == "DET" and text:
+        text = text[0].lower() + text[1:]
+    return text
+
+
+@dataclass
+class _State:
+    """What one pass over an article has seen so far (claims in text order, sources, frame)."""
+
+    article_id: str
+    outlet: str
+    lex: Lexicon
+    main_gpes: frozenset[str]
+    claims: list[Claim] = field(default_factory=list)
+    ids: set[str] = field(default_factory=set)
+    sources: list[tuple[str, Token]] = field(default_factory=list)  # (text, head noun)
+
+    def frame(self) -> Claim | None:
+        for c in reversed(self.claims):
+            if c.kind == "count" and c.polarity == "asserted" and c.predicate in self.lex.human_predicates:
+                return c
+        return None
+
+    def emit(self, c: Claim) -> None:
+        if c.id not in self.ids:
+            self.ids.add(c.id)
+            self.claims.append(c)
+
+
+# --------------------------------------------------------------------------- public entry point
+
+
+def extract_claims(
+    doc: Doc, article_id: str, outlet: str | None = None, *, lexicon: Lexicon | None = None
+) -> tuple[Claim, ...]:
+    """The claims made in one parsed article, in text order (see the module docstring)."""
+    lex = lexicon or load_lexicon()
+    st = _State(
+        article_id=article_id,
+        outlet=outlet or "the outlet",
+        lex=lex,
+        main_gpes=_main_gpes(doc),
+    )
+    for sent in doc.sents:
+        _sentence(sent, st)
+    return tuple(st.claims)
+
+
+def _main_gpes(doc: Doc, first_sentences: int = 3) -> frozenset[str]:
+    """GPEs named in the title and lead: the main event's places."""
+    out: set[str] = set()
+    for k, sent in enumerate(doc.sents):
+        if k >= first_sentences:
+            break
+        out.update(_canonical(e).lower() for e in sent.ents if e.label_ == "GPE")
+    return frozenset(out)
+
+
+# --------------------------------------------------------------------------- one sentence
+
+
+@dataclass
+class _Say:
+    """The attribution of a clause: who said it and how."""
+
+    source: str
+    kind: str  # "attributed" | "outlet"
+    modality: str
+    verb: Token | None
+
+
+def _sentence(sent: Span, st: _State) -> None:
+    excluded = _source_tokens(sent, st.lex)
+    _denials(sent, st)  # first: a denial refers back to claims of earlier sentences only
+    events: list[tuple[int, int, object]] = []
+    for toks, root in _number_phrases(sent):
+        if any(t.i in excluded for t in toks):
+            continue  # "two officials said": the number belongs to the source
+        events.append((toks[0].i, 0, (toks, root)))
+    for t in sent:
+        if any(c.dep_ == "det" and c.lower_ == "no" for c in t.children):
+            events.append((t.i, 1, t))
+    for _, kind, item in sorted(events, key=lambda e: (e[0], e[1])):
+        if kind == 0:
+            toks, root = item  # type: ignore[misc]
+            _count_from_number(sent, toks, root, st)
+        else:
+            _zero_count(sent, item, st)  # type: ignore[arg-type]
+    _custody(sent, st)
+
+
+def _source_tokens(sent: Span, lex: Lexicon) -> set[int]:
+    out: set[int] = set()
+    for t in sent:
+        if _lemma(t) in lex.say_verbs or _lemma(t) in lex.doubt_verbs:
+            for c in t.children:
+                if c.dep_ in ("nsubj",) :
+                    out.update(x.i for x in c.subtree)
+        if t.lower_ == "according":
+            for c in t.children:
+                if c.lower_ == "to":
+                    out.update(x.i for x in c.subtree)
+    return out
+
+
+# --------------------------------------------------------------------------- number phrases
+
+
+_AFTER = frozenset({"dozen", "hundred", "thousand", "million", "billion", "dozens", "hundreds", "thousands"})
+
+
+def _number_phrases(sent: Span) -> list[tuple[list[Token], Token]]:
+    """Number phrases of a sentence as token lists with their syntactic root."""
+    doc = sent.doc
+    used: set[int] = set()
+    out: list[tuple[list[Token], Token]] = []
+
+    def root_of(toks: list[Token]) -> Token:
+        ids = {t.i for t in toks}
+        roots = [t for t in toks if t.head.i not in ids or t.head is t]
+        return roots[-1] if roots else toks[-1]
+
+    for ent in sent.ents:
+        if ent.label_ == "CARDINAL":
+            toks = _extend_left(list(ent))
+            used.update(t.i for t in toks)
+            out.append((toks, root_of(toks)))
+    for t in sent:
+        if t.i in used or t.ent_type_ in _NOT_COUNT_ENTS:
+            continue
+        low = t.lower_
+        is_num = t.like_num or low in _NUMBER_WORDS or (
+            low in ("few", "handful", "couple") and t.i > 0 and doc[t.i - 1].lower_ == "a"
+        )
+        if not is_num:
+            continue
+        toks = [t]
+        j = t.i + 1
+        while j < sent.end and doc[j].lower_ in _AFTER | {"of"} and doc[j].ent_type_ not in _NOT_COUNT_ENTS:
+            if doc[j].lower_ == "of" and not (j + 1 < sent.end and doc[j + 1].lower_ in _AFTER):
+                break
+            toks.append(doc[j])
+            j += 1
+        if low in ("few", "handful", "couple"):
+            toks.insert(0, doc[t.i - 1])
+        toks = _extend_left(toks)
+        used.update(x.i for x in toks)
+        out.append((toks, root_of(toks)))
+    out.sort(key=lambda p: p[0][0].i)
+    return out
+
+
+def _extend_left(toks: list[Token]) -> list[Token]:
+    """Take in hedge words spaCy left out of the span ("at least" before a bare "20")."""
+    doc = toks[0].doc
+    best = toks
+    start = toks[0].i
+    for k in range(1, 5):
+        i = start - k
+        if i < toks[0].sent.start or doc[i].lower_ not in _HEDGE_WORDS:
+            break
+        cand = [doc[x] for x in range(i, start)] + toks
+        if parse_quantity(_text(cand)) is not None and parse_quantity(_text(cand)) != parse_quantity(_text(toks)):
+            best = cand
+    return best
+
+
+def _text(toks: list[Token]) -> str:
+    return "".join(t.text_with_ws for t in toks).strip()
+
+
+def _is_age(toks: list[Token]) -> bool:
+    doc = toks[0].doc
+    nxt = " ".join(doc[i].lower_ for i in range(toks[-1].i + 1, min(toks[-1].i + 4, len(doc))))
+    prev = doc[toks[0].i - 1].lower_ if toks[0].i > 0 else ""
+    return bool(re.match(r"(?:years?|-)\s*(?:-\s*)?(?:year\s*-\s*)?old\b|years? old|- year - old", nxt)) or prev in (
+        "aged",
+        "age",
+    )
+
+
+# --------------------------------------------------------------------------- counted noun, predicate
+
+
+def _counted(root: Token) -> tuple[Token | None, Token]:
+    """(counted noun or None, the token whose grammatical role carries the count)."""
+    head = root.head
+    if root.dep_ in ("nummod", "quantmod", "amod", "compound", "nmod", "det") and head is not root and head.pos_ in (
+        "NOUN",
+        "PROPN",
+    ):
+        return head, head
+    for c in root.children:
+        if c.dep_ == "prep" and c.lower_ == "of":
+            for p in c.children:
+                if p.dep_ == "pobj" and p.pos_ in ("NOUN", "PROPN", "PRON"):
+                    return (None if p.lower_ in _PARTITIVE_PRONOUNS else p), root
+    return None, root
+
+
+def _theme_of(noun: Token | None, lex: Lexicon) -> str | None:
+    if noun is None:
+        return None
+    lem = _lemma(noun)
+    comp = [c for c in noun.lefts if c.dep_ == "compound"]
+    if comp:
+        joined = f"{_lemma(comp[-1])} {lem}"
+        if joined in lex.theme_class:
+            return lex.theme_class[joined]
+    return lex.theme_class.get(lem) or lex.theme_class.get(noun.lower_)
+
+
+def _predicate(arg: Token, noun: Token | None, lex: Lexicon) -> tuple[str, Token] | None:
+    """The lexicon predicate that has the count as its patient, and the token that carries it."""
+    if noun is not None:
+        for ch in noun.children:
+            lem = _lemma(ch)
+            if ch.dep_ == "acl" and ch.tag_ == "VBN" and lem in lex.verbs:
+                return lex.verbs[lem], ch
+            if ch.dep_ == "amod" and ch.lower_ in lex.adjectives:
+                return lex.adjectives[ch.lower_], ch
+            if ch.dep_ == "relcl" and lem in lex.verbs and any(c.dep_ == "nsubjpass" for c in ch.children):
+                return lex.verbs[lem], ch
+            if ch.dep_ == "relcl" and lem in lex.intransitive and any(
+                c.dep_ == "nsubj" and c.lower_ in ("who", "that", "which") for c in ch.children
+            ):
+                return lex.intransitive[lem], ch
+    a = arg
+    while a.dep_ == "conj" and a.head.pos_ in ("NOUN", "PROPN", "NUM"):
+        a = a.head
+    head, dep = a.head, a.dep_
+    if head is a:
+        return None
+    if dep == "conj" and _is_verbish(head):
+        dep = "dobj"  # "detained three commanders and 20 other fighters": spaCy hangs the conjunct on the verb
+    hl = _lemma(head)
+    if _is_verbish(head):
+        if dep == "dobj":
+            for c in head.children:
+                if c.dep_ == "prt" and f"{hl} {c.lower_}" in lex.phrasal:
+                    return lex.phrasal[f"{hl} {c.lower_}"], head
+                if (
+                    c.dep_ == "prep"
+                    and f"{hl} {c.lower_}" in lex.phrasal
+                    and any(_lemma(p) == "custody" for p in c.children)
+                ):
+                    return lex.phrasal[f"{hl} {c.lower_}"], head
+        if dep in ("dobj", "nsubjpass") and hl in lex.verbs:
+            return lex.verbs[hl], head
+        if dep == "nsubj" and hl in lex.intransitive:
+            return lex.intransitive[hl], head
+        if dep in _SUBJ:
+            for c in head.children:
+                if c.dep_ in ("acomp", "oprd", "xcomp") and c.lower_ in lex.adjectives:
+                    return lex.adjectives[c.lower_], head
+    if dep == "pobj" and head.lower_ == "of" and head.head.pos_ == "NOUN" and _lemma(head.head) in lex.nouns:
+        return lex.nouns[_lemma(head.head)], head.head
+    return None
+
+
+def _clause_verb(t: Token) -> Token | None:
+    if _is_verbish(t):
+        return t
+    for a in _ancestors_until_sentence(t):
+        if _is_verbish(a):
+            return a
+    return None
+
+
+# --------------------------------------------------------------------------- attribution, modality, event
+
+
+def _say(anchor: Token, sent: Span, st: _State) -> _Say:
+    lex = st.lex
+    modality = "asserted"
+    chain = [anchor, *_ancestors_until_sentence(anchor)]
+    if any(_lemma(a) in lex.doubt_verbs for a in chain):
+        modality = "doubted"
+    pred_mods = {c.lower_ for c in anchor.children}
+    if pred_mods & {"reportedly", "allegedly"} and modality == "asserted":
+        modality = "reported"
+    elif (pred_mods & lex.hedge_auxiliaries or pred_mods & lex.hedge_adverbs) and modality == "asserted":
+        modality = "hedged"
+    first: _Say | None = None
+    for a in chain[1:]:
+        lem = _lemma(a)
+        if lem not in lex.say_verbs and lem not in lex.doubt_verbs:
+            continue
+        subj = _subject(a)
+        if subj is None:
+            continue
+        text = _source_text(subj)
+        if modality == "asserted" and any(c.dep_ == "advmod" and c.lower_ in lex.reported_adverbs for c in a.children):
+            modality = "reported"
+        if subj.lower_ in _PRONOUNS:
+            resolved = _resolve_pronoun(subj, st)
+            if first is None:
+                first = _Say(resolved or text, "attributed", modality, a)
+            continue  # a named speaker further up is better than "he"
+        st.sources.append((text, subj))
+        return _Say(text, "attributed", modality, a)
+    if first is not None:
+        first.modality = modality
+        return first
+    for t in sent:
+        if t.lower_ == "according":
+            for c in t.children:
+                if c.lower_ == "to":
+                    for p in c.children:
+                        if p.dep_ == "pobj" and anchor.i not in {x.i for x in p.subtree}:
+                            text = _source_text(p)
+                            st.sources.append((text, p))
+                            return _Say(text, "attributed", modality, t)
+    return _Say(st.outlet, "outlet", modality, None)
+
+
+def _subject(verb: Token) -> Token | None:
+    v: Token | None = verb
+    for _ in range(4):
+        if v is None:
+            return None
+        for c in v.children:
+            if c.dep_ == "nsubj":
+                return c
+        if v.dep_ in ("conj", "advcl", "xcomp") and v.head is not v:
+            v = v.head  # "denied any transfer and said ...": the subject of the first verb
+        else:
+            return None
+    return None
+
+
+def _source_text(subj: Token) -> str:
+    drop: set[int] = set()
+    for t in subj.subtree:
+        if t is not subj and t.dep_ in ("relcl", "acl", "appos", "advcl"):
+            drop.update(x.i for x in t.subtree)
+    return _clean_phrase(t for t in subj.subtree if t.i not in drop)
+
+
+def _resolve_pronoun(pron: Token, st: _State) -> str | None:
+    plural = pron.lower_ == "they"
+    if pron.lower_ not in ("he", "she", "they"):
+        return None
+    for text, head in reversed(st.sources):
+        if _lemma(head) in st.lex.person_nouns and (head.tag_ in ("NNS", "NNPS")) == plural:
+            return text
+    return None
+
+
+_YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
+_MONTHS = frozenset(
+    "january february march april may june july august september october november december".split()
+)
+
+
+def _date_anchor(ent: Span, lex: Lexicon) -> str | None:
+    """The anchor text of a DATE entity, or None when it names the main event's own time."""
+    words = {t.lower_ for t in ent}
+    if ent.label_ != "DATE" or words & lex.main_time_words:
+        return None
+    if words & _MONTHS and any(t.like_num and not _YEAR.fullmatch(t.text) for t in ent):
+        return None  # "June 26": a day, the main event's dateline
+    text = re.sub(r"^(?:the|in|on|since|during|over)\s+", "", ent.text.lower()).strip()
+    return text or None
+
+
+def _event(predicate: str, anchor: Token, noun: Token | None, sent: Span, st: _State) -> str:
+    """``main`` or ``predicate@anchor`` (see the module docstring)."""
+    verb = _clause_verb(anchor)
+    best: tuple[int, str | None] | None = None
+    for ent in sent.ents:
+        if ent.label_ not in ("DATE", "TIME", "GPE"):
+            continue
+        r = ent.root
+        if ent.label_ == "GPE":
+            if not (r.dep_ == "pobj" and r.head.lower_ == "in" and r.head.head in (anchor, noun, verb)):
+                continue
+            if _canonical(ent).lower() in st.main_gpes:
+                continue
+            label: str | None = _canonical(ent).lower()
+        else:
+            label = _date_anchor(ent, st.lex)
+        ok = False
+        if anchor.pos_ == "NOUN" and r.i in {x.i for x in anchor.subtree}:
+            ok = True
+        elif verb is not None:
+            rv = _clause_verb(r.head) if r.head is not r else r
+            if rv is verb:
+                ok = True
+            elif verb.dep_ in ("relcl", "acl") and verb.head in list(r.ancestors) and rv is _clause_verb(verb.head):
+                ok = True
+        if not ok:
+            continue
+        dist = min(abs(t.i - anchor.i) for t in ent)
+        if best is None or dist < best[0]:
+            best = (dist, label)
+    if best is None or best[1] is None:
+        return "main"
+    return f"{predicate}@{best[1]}"
+
+
+def _make(
+    st: _State,
+    sent: Span,
+    *,
+    predicate: str,
+    theme: str,
+    event: str,
+    value: Interval | None = None,
+    slot: str | None = None,
+    say: _Say,
+    polarity: str = "asserted",
+    denies: str | None = None,
+) -> Claim:
+    kind = "slot" if slot is not None else "count"
+    cid = stable_id(st.article_id, str(sent.start_char), predicate, theme, str(value if slot is None else slot))
+    return Claim(
+        id=cid,
+        article_id=st.article_id,
+        predicate=predicate,
+        theme=theme,
+        event=event,
+        kind=kind,
+        value=value,
+        slot=slot,
+        polarity=polarity,  # type: ignore[arg-type]
+        modality=say.modality,  # type: ignore[arg-type]
+        source=say.source,
+        source_kind=say.kind,  # type: ignore[arg-type]
+        sentence=sent.text,
+        start=sent.start_char,
+        end=sent.end_char,
+        denies=denies,
+    )
+
+
+# --------------------------------------------------------------------------- the passes
+
+
+def _demonym(t: Token) -> str | None:
+    """'Iranian'/'Iranians'/'an Iranian' -> 'iranian' (a NORP word naming a nationality)."""
+    if t.ent_type_ != "NORP" or not t.text[:1].isupper():
+        return None
+    low = t.lower_
+    return low[:-1] if low.endswith("s") and not low.endswith("ss") else low
+
+
+def _nationality_of(root: Token, noun: Token | None, st: _State) -> tuple[str, Token] | None:
+    """'one of them was Iranian' / 'there were no Iranians': (demonym, copula) when it applies."""
+    head = root.head
+    if _lemma(head) != "be":
+        return None
+    for c in head.children:
+        if c.dep_ in ("attr", "acomp") and c is not root:
+            d = _demonym(c)
+            if d:
+                return d, head
+    return None
+
+
+def _count_from_number(sent: Span, toks: list[Token], root: Token, st: _State) -> None:
+    lex = st.lex
+    if _is_age(toks):
+        return
+    value = parse_quantity(_text(toks), band=lex.band)
+    if value is None:
+        return
+    noun, arg = _counted(root)
+    # "one of those commanders was Iranian": a nationality count among the current frame's people
+    if arg is root and root.dep_ == "nsubj":
+        nat = _nationality_of(root, noun, st)
+        frame = st.frame()
+        if nat is not None and frame is not None:
+            if noun is None or _theme_of(noun, lex) is not None:
+                say = _say(nat[1], sent, st)
+                v = Interval(lo=value.lo, hi=None, hedge="at least", fuzzy=value.fuzzy)
+                st.emit(_make(st, sent, predicate="nationality", theme=f"people:{nat[0]}", event=frame.event,
+                              value=v, say=say))
+            return
+    # "A PMF official said it was 19": the number completes the article's current frame
+    if noun is None and root.dep_ == "attr" and _lemma(root.head) == "be":
+        subj = next((c for c in root.head.children if c.dep_ == "nsubj"), None)
+        if subj is not None and _lemma(subj) in lex.copula_subjects:
+            say = _say(root.head, sent, st)
+            frame = st.frame()
+            if frame is not None and (say.kind == "attributed" or subj.lower_ not in ("it", "that")):
+                st.emit(_make(st, sent, predicate=frame.predicate, theme=frame.theme, event=frame.event,
+                              value=value, say=say))
+            return
+    toll = _toll(root, lex)
+    if toll is not None:
+        say = _say(toll[1], sent, st)
+        event = _event(toll[0], toll[1], None, sent, st)
+        st.emit(_make(st, sent, predicate=toll[0], theme="people", event=event, value=value, say=say))
+        return
+    found = _predicate(arg, noun, lex)
+    theme = _theme_of(noun, lex)
+    count_verb: str | None = None
+    if found is None:
+        if theme in ("troops", "attacks"):
+            verb = _clause_verb(arg)
+            found = (theme, verb if verb is not None else arg)
+        elif noun is not None and _lemma(noun) in lex.implied_by_noun:
+            found = (lex.implied_by_noun[_lemma(noun)], noun)
+        elif theme is not None and arg.dep_ in ("nsubj", "dobj", "nsubjpass") and _is_verbish(arg.head):
+            vl = _lemma(arg.head)
+            if vl in ("be", "have", "include", "do") or vl in lex.say_verbs or arg.head.pos_ != "VERB":
+                return
+            found, count_verb = ("count", arg.head), vl
+        else:
+            return
+    predicate, anchor = found
+    if theme is None:
+        if noun is not None or predicate not in lex.human_predicates:
+            return  # counted noun outside the theme table: not sure what is counted
+        theme = "people"
+    say = _say(anchor, sent, st)
+    polarity = "denied" if any(c.dep_ == "neg" for c in anchor.children) else "asserted"
+    if count_verb is not None:
+        ev = _event("count", anchor, noun, sent, st)
+        event = count_verb if ev == "main" else f"{count_verb}@{ev.split('@', 1)[1]}"
+    else:
+        event = _event(predicate, anchor, noun, sent, st)
+    if noun is not None and any(c.dep_ == "amod" and c.lower_ == "other" for c in noun.children):
+        value = _others(st, predicate, theme, event, value)
+    st.emit(_make(st, sent, predicate=predicate, theme=theme, event=event, value=value, say=say,
+                  polarity=polarity))
+
+
+def _others(st: _State, predicate: str, theme: str, event: str, value: Interval) -> Interval:
+    """'at least 20 OTHER fighters': add the most recent subgroup count of the same event."""
+    for c in reversed(st.claims):
+        if (
+            c.predicate == predicate
+            and c.event == event
+            and c.polarity == "asserted"
+            and c.value is not None
+            and st.lex.subgroups.get(c.theme) == theme
+            and c.value.lo > 0
+        ):
+            return add(c.value, value)
+    return Interval(lo=value.lo, hi=None, hedge="at least", fuzzy=value.fuzzy)
+
+
+def _toll(root: Token, lex: Lexicon) -> tuple[str, Token] | None:
+    """'the death toll rose to 300' / 'the death toll stands at 300' -> ('killed', verb)."""
+    t = root
+    if t.dep_ == "pobj" and t.head.lower_ in ("to", "at"):
+        t = t.head
+    verb = t.head
+    if t.dep_ not in ("prep", "dobj", "attr") or _lemma(verb) not in lex.toll_verbs:
+        return None
+    for c in verb.children:
+        if c.dep_ == "nsubj" and _lemma(c) == "toll":
+            for m in c.children:
+                if m.dep_ in ("compound", "amod") and _lemma(m) in lex.toll_nouns:
+                    return lex.toll_nouns[_lemma(m)], verb
+    return None
+
+
+def _zero_count(sent: Span, noun: Token, st: _State) -> None:
+    """'no commander was detained' -> commanders [0, 0]; 'there were no Iranians' -> nationality 0."""
+    lex = st.lex
+    zero = Interval(lo=0.0, hi=0.0)
+    d = _demonym(noun)
+    if d is not None and noun.dep_ == "attr" and _lemma(noun.head) == "be" and any(
+        c.dep_ == "expl" for c in noun.head.children
+    ):
+        frame = st.frame()
+        if frame is not None:
+            say = _say(noun.head, sent, st)
+            st.emit(_make(st, sent, predicate="nationality", theme=f"people:{d}", event=frame.event,
+                          value=zero, say=say))
+        return
+    theme = _theme_of(noun, lex)
+    if theme is None:
+        return
+    found = _predicate(noun, noun, lex)
+    if found is None:
+        return
+    predicate, anchor = found
+    say = _say(anchor, sent, st)
+    st.emit(_make(st, sent, predicate=predicate, theme=theme, event=_event(predicate, anchor, noun, sent, st),
+                  value=zero, say=say))
+
+
+def _peopleish(t: Token, lex: Lexicon) -> bool:
+    """Does ``t`` refer to detained people (a people/commanders noun, or them/those/who)?"""
+    if t.lower_ in ("them", "they", "those", "who", "these", "he", "she", "him", "her"):
+        return True
+    return _theme_of(t, lex) in ("people", "commanders")
+
+
+def _slot_text(t: Token) -> str:
+    """Light canonical form of the noun phrase headed by ``t`` (entities by canonical name)."""
+    doc = t.doc
+    for ent in doc.ents:
+        if ent.root is t and all(x.i in range(ent.start, ent.end) or x.is_punct or x.dep_ == "det"
+                                 for x in t.subtree if x.dep_ not in ("prep", "relcl", "acl", "appos")):
+            return _canonical(ent)
+    left: set[int] = {t.i}
+    for c in t.lefts:
+        if c.dep_ in ("compound", "amod", "nmod", "poss", "nummod"):
+            left.update(x.i for x in c.subtree)
+    text = _clean_phrase(doc[i] for i in left)
+    text = re.sub(r"^(?:the|a|an)\s+", "", text, flags=re.I)
+    for c in t.rights:
+        if c.dep_ == "prep" and c.lower_ == "of":
+            for p in c.children:
+                if p.dep_ == "pobj":
+                    appos = [a for a in p.children if a.dep_ == "appos" and a.ent_type_]
+                    target = appos[0] if appos else p
+                    return f"{text} of {_slot_text(target)}"
+    return text
+
+
+def _custody(sent: Span, st: _State) -> None:
+    """Who holds the detainees: 'transferred to X', 'handed over to X', 'in the custody of X'."""
+    lex = st.lex
+    for t in sent:
+        lem = _lemma(t)
+        if _is_verbish(t) and lem in lex.custody_verbs:
+            if lem in ("hand", "turn") and not any(c.lower_ == "over" for c in t.children):
+                continue
+            patient = next((c for c in t.children if c.dep_ in ("dobj", "nsubjpass")), None)
+            if patient is None or not _peopleish(patient, lex):
+                continue
+            dest = next((p for c in t.children if c.dep_ == "prep" and c.lower_ == "to"
+                         for p in c.children if p.dep_ == "pobj"), None)
+            say = _say(t, sent, st)
+            theme = _theme_of(patient, lex) or "people"
+            if dest is not None:
+                polarity = "denied" if any(c.dep_ == "neg" for c in t.children) else "asserted"
+                st.emit(_make(st, sent, predicate="custody", theme="people", event=_event("custody", t, None, sent, st),
+                              slot=_slot_text(dest), say=say, polarity=polarity))
+            elif say.modality == "doubted":
+                prior = next((c for c in reversed(st.claims) if c.predicate == "custody" and c.polarity == "asserted"), None)
+                if prior is not None:
+                    st.emit(_make(st, sent, predicate="custody", theme=prior.theme, event=prior.event,
+                                  slot=prior.slot, say=say, denies=prior.id))
+            del theme
+        elif lem == "custody" and t.dep_ == "pobj" and t.head.lower_ == "in":
+            holder = next((p for c in t.children if c.dep_ == "prep" and c.lower_ == "of"
+                           for p in c.children if p.dep_ == "pobj"), None)
+            if holder is None:
+                holder = next((c for c in t.children if c.dep_ in ("poss", "compound")), None)
+            carrier = t.head.head
+            subj = next((c for c in carrier.children if c.dep_ in _SUBJ), None) if _is_verbish(carrier) else carrier
+            if holder is None or subj is None or not _peopleish(subj, lex):
+                continue
+            say = _say(carrier, sent, st)
+            st.emit(_make(st, sent, predicate="custody", theme="people",
+                          event=_event("custody", carrier, None, sent, st), slot=_slot_text(holder), say=say))
+
+
+def _denials(sent: Span, st: _State) -> None:
+    """'X denied this' / 'denied any (such) transfer': a denial of the latest matching claim."""
+    lex = st.lex
+    for t in sent:
+        if _lemma(t) not in lex.deny_verbs or not _is_verbish(t):
+            continue
+        obj = next((c for c in t.children if c.dep_ == "dobj"), None)
+        if obj is None:
+            continue
+        mods = {c.lower_ for c in obj.children if c.dep_ in ("det", "amod", "predet")}
+        custody = _lemma(obj) in lex.custody_nouns
+        generic = _lemma(obj) in lex.generic_objects or bool(mods & lex.generic_determiners)
+        if not (custody or (generic and obj.pos_ == "PRON")):
+            continue  # "denied responsibility": not a denial of a reported fact
+        prior = next(
+            (c for c in reversed(st.claims) if (not custody or c.predicate == "custody") and c.polarity == "asserted"),
+            None,
+        )
+        subj = _subject(t)
+        if subj is not None:
+            text = _source_text(subj)
+            if subj.lower_ in _PRONOUNS:
+                text = _resolve_pronoun(subj, st) or text
+            else:
+                st.sources.append((text, subj))
+            say = _Say(text, "attributed", "asserted", t)
+        else:
+            say = _say(t, sent, st)
+        if prior is not None:
+            st.emit(_make(st, sent, predicate=prior.predicate, theme=prior.theme, event=prior.event,
+                          value=prior.value, slot=prior.slot, say=say, polarity="denied", denies=prior.id))
+        elif custody:
+            st.emit(_make(st, sent, predicate="custody", theme="people", event="main", slot="unspecified",
+                          say=say, polarity="denied"))

@@ -1,0 +1,345 @@
+"""The ``crosswire`` command."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .settings import Settings
+
+app = typer.Typer(
+    name="crosswire",
+    help=(
+        "Watch a live stream of news, group reports into stories as they arrive, and alert the moment "
+        "sources contradict each other.\n\n"
+        "Configuration comes from CROSSWIRE_* environment variables (see `crosswire config`). "
+        "Quick start: `crosswire demo`, or `crosswire up` in one terminal, then `crosswire worker` "
+        "and `crosswire produce seeds/` in others."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as e:  # pydantic ValidationError: say which variable is wrong
+        err.print(f"[red]error:[/] invalid configuration: {e}")
+        raise typer.Exit(2) from None
+
+
+def _progress(transient: bool = False) -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=transient,
+    )
+
+
+def _fail(msg: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/] {msg}")
+    return typer.Exit(code)
+
+
+# ----------------------------------------------------------------------------------------- up
+
+
+@app.command()
+def up(
+    kafka_port: Annotated[int, typer.Option(help="Port of the embedded Kafka-protocol broker.")] = 9092,
+    es_port: Annotated[int, typer.Option(help="Port of the embedded search server.")] = 9200,
+) -> None:
+    """Start the embedded broker (Tansu) and search server (osmem) on loopback, until Ctrl-C.
+
+    Both are memory-only: stopping them loses their data. With the default ports, every other
+    command works against them with default settings."""
+    from .embedded import EmbeddedError, Stack
+    from .kafka import ensure_topics
+    from .search import ensure_templates, make_client
+
+    try:
+        stack = Stack.start(kafka_port, es_port)
+    except EmbeddedError as e:
+        raise _fail(str(e)) from None
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        s = Settings(**{"kafka_bootstrap": stack.broker.bootstrap, "es_url": stack.search.url, "es_compat": "plain-json"})
+        ensure_topics(s)
+        ensure_templates(make_client(s), s)
+        console.print(f"[green]Kafka-protocol broker[/] (Tansu)      {stack.broker.bootstrap}")
+        console.print(f"[green]Search server[/] (osmem, OpenSearch API) {stack.search.url}")
+        console.print("Topics and index templates are ready. In another terminal:")
+        if (kafka_port, es_port) != (9092, 9200):
+            for k, v in stack.env().items():
+                console.print(f"  export {k}={v}")
+        console.print("  crosswire worker        # then: crosswire produce seeds/")
+        console.print("Ctrl-C stops both (their data is in memory only).")
+        while not stop.wait(0.5):
+            if stack.broker.process.poll() is not None or stack.search.server.process.poll() is not None:
+                raise _fail("an embedded server exited unexpectedly")
+    finally:
+        stack.stop()
+        console.print("stopped.")
+
+
+# ------------------------------------------------------------------------------------- worker
+
+
+@app.command()
+def worker() -> None:
+    """Run a stream worker (faust): normalise, entities, link, claims, contradictions, index, alert.
+
+    Start as many as you have cores; they share the work through the consumer group. Prometheus
+    metrics are served on CROSSWIRE_METRICS_PORT (/metrics)."""
+    from .worker import run_worker
+
+    run_worker(_settings())
+
+
+@app.command()
+def init() -> None:
+    """Create the topics and the index templates (idempotent)."""
+    from .kafka import ensure_topics
+    from .search import ensure_templates, make_client
+
+    s = _settings()
+    created = ensure_topics(s)
+    ensure_templates(make_client(s), s)
+    console.print(f"topics created: {', '.join(created) or 'none (all existed)'}; index templates applied.")
+
+
+# ------------------------------------------------------------------------------------ produce
+
+
+@app.command()
+def produce(
+    paths: Annotated[list[str], typer.Argument(help="JSONL files, .txt files, folders, or - for JSON lines on stdin.")],
+) -> None:
+    """Validate articles and push them onto the articles topic (kafka-python, acks=all).
+
+    Articles are JSON lines {"id", "url", "source", "title", "text", "published", "language"}; only
+    text is required (a missing id is derived from the content). Rejected records are reported and
+    sent to the dead-letter topic with their reason."""
+    from .kafka import ArticleProducer, ensure_topics
+    from .sources import InputError, count_records, expand, iter_records
+
+    s = _settings()
+    try:
+        files = expand(paths)
+    except InputError as e:
+        raise _fail(str(e), 2) from None
+    total = count_records(files)
+    ensure_topics(s)
+    producer = ArticleProducer(s)
+    try:
+        with _progress() as progress:
+            task = progress.add_task("producing", total=total)
+            summary = producer.send(
+                iter_records(files),
+                on_error=lambda origin, msg: progress.console.print(f"[yellow]rejected[/] {origin}: {msg}"),
+                on_progress=lambda n: progress.advance(task, n),
+            )
+    finally:
+        producer.close()
+    table = Table(title="produce", show_header=False)
+    table.add_row("sent", str(summary.sent), s.topic("articles"))
+    table.add_row("rejected", str(summary.total_rejected), s.topic("dead-letters"))
+    for reason, n in summary.rejected.most_common():
+        table.add_row("", str(n), reason)
+    console.print(table)
+    if summary.total_rejected:
+        raise typer.Exit(1)
+
+
+# ------------------------------------------------------------------------------ index queries
+
+
+def _stories_table(rows: list[dict]) -> Table:
+    t = Table(title="stories", show_lines=True)
+    for col in ("story", "title", "articles", "outlets", "main entities"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        t.add_row(
+            r.get("id", ""),
+            r.get("title", ""),
+            str(r.get("size", len(r.get("articles", [])))) + "\n" + "\n".join(r.get("articles", [])),
+            ", ".join(r.get("outlets", [])) or "-",
+            ", ".join(r.get("entities", [])[:8]),
+        )
+    return t
+
+
+def _contradictions_table(rows: list[dict]) -> Table:
+    t = Table(title="contradictions", show_lines=True)
+    for col in ("story / kind", "about", "value", "reported by", "quote"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        head = f"{r.get('story', '')}\n{r.get('kind', '')}{' (inside one article)' if r.get('internal') else ''}\nconfidence {r.get('confidence', 0):.2f}"
+        for i, side in enumerate(r.get("sides", [])):
+            who = []
+            outlets = side.get("outlets") or []
+            attributions = side.get("attributed_to") or []
+            for j, art in enumerate(side.get("articles", [])):
+                who.append(f"{art}" + (f" ({outlets[j]})" if j < len(outlets) and outlets[j] else ""))
+            if attributions:
+                who.append("said by: " + "; ".join(attributions))
+            quotes = side.get("quotes") or ([side["quote"]] if side.get("quote") else [])
+            t.add_row(head if i == 0 else "", r.get("about", "") if i == 0 else "", f"[bold]{side.get('value', '')}[/]",
+                      "\n".join(who), "\n".join(f"“{q}”" for q in quotes[:3]))
+    return t
+
+
+@app.command()
+def stories(size: Annotated[int, typer.Option(help="How many stories, newest first.")] = 20) -> None:
+    """List the stories in the index."""
+    from .search import list_stories, make_client
+
+    s = _settings()
+    console.print(_stories_table(list_stories(make_client(s), s, size=size)))
+
+
+@app.command()
+def contradictions(
+    story: Annotated[Optional[str], typer.Option(help="Only this story id.")] = None,
+    size: Annotated[int, typer.Option(help="How many contradictions.")] = 50,
+) -> None:
+    """List the contradictions in the index, each with its sides."""
+    from .search import list_contradictions, make_client
+
+    s = _settings()
+    console.print(_contradictions_table(list_contradictions(make_client(s), s, story=story, size=size)))
+
+
+# ------------------------------------------------------------------------------------- replay
+
+
+def _load_nlp(s: Settings):
+    from .aliases import AliasTable
+    from .nlp import load_nlp
+
+    return load_nlp(s.spacy_model, AliasTable.load(s.aliases_file))
+
+
+@app.command()
+def replay(
+    file: Annotated[list[str], typer.Argument(help="JSONL file(s), .txt files or folders, as for produce.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for assignments.jsonl, claims.jsonl, contradictions.jsonl, ...")],
+) -> None:
+    """Run the stage code in-process (no broker, no search server), deterministically, and write
+    the stories, claims and contradictions it finds."""
+    from .analyse import Analyser
+    from .linking import make_linker
+    from .replay import replay as run_replay
+    from .replay import write_outputs
+    from .sources import InputError, count_records, expand, iter_records
+
+    s = _settings()
+    try:
+        files = expand(file)
+    except InputError as e:
+        raise _fail(str(e), 2) from None
+    total = count_records(files)
+    with err.status("loading the spaCy pipeline"):
+        nlp = _load_nlp(s)
+    with _progress() as progress:
+        task = progress.add_task("replaying", total=total)
+        result = run_replay(
+            iter_records(files),
+            Analyser(nlp, batch_size=s.batch_size),
+            make_linker(s),
+            max_text_bytes=s.max_text_bytes,
+            progress=lambda n: progress.advance(task, n),
+        )
+    paths = write_outputs(result, out)
+    t = Table(title=f"replay → {out}", show_header=False)
+    t.add_row("articles", str(len(result.assignments)))
+    t.add_row("stories", str(len(result.stories)))
+    t.add_row("claims", str(sum(len(la.analysed.claims) for la in result.linked)))
+    t.add_row("contradictions", str(len(result.contradictions)))
+    t.add_row("dead letters", str(len(result.dead_letters)))
+    for name, p in paths.items():
+        t.add_row(name, str(p))
+    console.print(t)
+
+
+@app.command("eval-links")
+def eval_links(file: Annotated[Path, typer.Argument(help="JSONL with a gold `story` field.")]) -> None:
+    """Replay FILE through the story linker and score it against its gold `story` field
+    (BCubed and pairwise precision/recall/F1, worst merges and splits)."""
+    from .linkeval import evaluate_file
+
+    s = _settings()
+    if not file.is_file():
+        raise _fail(f"{file}: no such file", 2)
+    with err.status("loading the spaCy pipeline"):
+        nlp = _load_nlp(s)
+    report = evaluate_file(file, nlp=nlp)
+    t = Table(title=f"story linking on {file.name}")
+    for col in ("metric", "precision", "recall", "F1"):
+        t.add_column(col)
+    for name in ("bcubed", "pairwise"):
+        p, r, f = report[name]
+        t.add_row(name, f"{p:.3f}", f"{r:.3f}", f"{f:.3f}")
+    console.print(t)
+    console.print(f"predicted stories: {report['predicted_stories']}   gold stories: {report['gold_stories']}")
+    for kind in ("merges", "splits"):
+        for e in report.get(f"worst_{kind}", []):
+            console.print(f"[yellow]{kind[:-1]}[/] {e}")
+
+
+# -------------------------------------------------------------------------------------- demo
+
+
+@app.command()
+def demo(
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the worker to finish.")] = 240.0,
+    path: Annotated[str, typer.Option(help="What to produce.")] = "seeds",
+) -> None:
+    """Everything in one command: start the embedded stack, a worker, produce the seed articles,
+    and show the story, its contradictions and where the alerts went."""
+    from .demo import run_demo
+
+    sys.exit(run_demo(path, timeout=timeout, console=console))
+
+
+@app.command("config")
+def show_config() -> None:
+    """Show every setting, its environment variable and its current value (secrets hidden)."""
+    s = _settings()
+    t = Table(title="configuration")
+    for col in ("variable", "value", "meaning"):
+        t.add_column(col, overflow="fold")
+    for name, field in Settings.model_fields.items():
+        value = getattr(s, name)
+        shown = "(set, hidden)" if value is not None and "Secret" in type(value).__name__ else str(value)
+        t.add_row(f"CROSSWIRE_{name.upper()}", shown, field.description or "")
+    console.print(t)
+
+
+def main() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""kafka-python plumbing: client options from settings, topic creation, and the article producer."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from .article import BadArticle, dead_letter, parse_article
+from .settings import Settings
+from .sources import Record
+
+#: name → (partitions; None means settings.topic_partitions). ``analysed`` has one partition: the
+#: story linker is one sequential state machine over the whole stream.
+TOPICS: dict[str, int | None] = {"articles": None, "analysed": 1, "linked": None, "dead-letters": 1}
+
+
+def client_options(s: Settings) -> dict[str, Any]:
+    """Security options shared by the kafka-python clients (secrets unwrapped only here)."""
+    opts: dict[str, Any] = {"bootstrap_servers": s.kafka_bootstrap.split(","), "security_protocol": s.kafka_security_protocol}
+    if s.kafka_sasl_mechanism:
+        opts["sasl_mechanism"] = s.kafka_sasl_mechanism
+        opts["sasl_plain_username"] = s.kafka_sasl_username
+        opts["sasl_plain_password"] = s.kafka_sasl_password.get_secret_value() if s.kafka_sasl_password else None
+    if s.kafka_ca_file:
+        opts["ssl_cafile"] = str(s.kafka_ca_file)
+    return opts
+
+
+def ensure_topics(s: Settings, timeout_s: float = 30.0) -> list[str]:
+    """Create the pipeline's topics when missing; returns the names created. Idempotent."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(**client_options(s), request_timeout_ms=int(timeout_s * 1000), client_id="crosswire-admin")
+    try:
+        existing = set(admin.list_topics())
+        wanted = [
+            NewTopic(s.topic(name), parts or s.topic_partitions, 1)
+            for name, parts in TOPICS.items()
+            if s.topic(name) not in existing
+        ]
+        created = []
+        for topic in wanted:  # one at a time: a concurrent creator makes only its own call fail
+            try:
+                admin.create_topics([topic])
+                created.append(topic.name)
+            except TopicAlreadyExistsError:
+                pass
+        return created
+    finally:
+        admin.close()
+
+
+@dataclass
+class ProduceSummary:
+    sent: int = 0
+    rejected: Counter = field(default_factory=Counter)  # reason -> count
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (origin, message), all of them
+
+    @property
+    def total_rejected(self) -> int:
+        return sum(self.rejected.values())
+
+
+class ArticleProducer:
+    """Validates records and sends them to the articles topic, keyed by article id, with
+    ``acks=all``, retries and the idempotent producer. Rejected records go to the dead-letter
+    topic with their reason; nothing is dropped silently."""
+
+    def __init__(self, s: Settings, *, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+        from kafka import KafkaProducer
+
+        self.settings = s
+        self.clock = clock
+        self.producer = KafkaProducer(
+            **client_options(s),
+            acks="all",
+            retries=10,
+            enable_idempotence=True,
+            linger_ms=20,
+            max_request_size=max(4 * s.max_text_bytes, 1_048_576),
+            client_id="crosswire-producer",
+        )
+
+    def send(self, records: Iterable[Record], *, on_error: Callable[[str, str], None] | None = None,
+             on_progress: Callable[[int], None] | None = None) -> ProduceSummary:
+        summary = ProduceSummary()
+        futures = []
+        for rec in records:
+            try:
+                if rec.error is not None:
+                    raise rec.error
+                article = parse_article(rec.raw, max_text_bytes=self.settings.max_text_bytes)
+            except BadArticle as err:
+                letter = dead_letter(rec.raw, err, stage="produce", at=self.clock())
+                futures.append(
+                    self.producer.send(self.settings.topic("dead-letters"), key=rec.origin.encode(), value=letter.model_dump_json().encode())
+                )
+                summary.rejected[err.reason] += 1
+                summary.errors.append((rec.origin, err.message))
+                if on_error:
+                    on_error(rec.origin, f"{err.reason}: {err.message}")
+            else:
+                futures.append(
+                    self.producer.send(self.settings.topic("articles"), key=article.id.encode(), value=article.model_dump_json().encode())
+                )
+                summary.sent += 1
+            if on_progress:
+                on_progress(1)
+        self.producer.flush()
+        for f in futures:
+            f.get(timeout=30)  # raises if a send ultimately failed: never report unsent as sent
+        return summary
+
+    def close(self) -> None:
+        self.producer.close()
+
+
+def read_topic(s: Settings, name: str, *, timeout_s: float = 5.0) -> list[tuple[bytes | None, bytes]]:
+    """Every message currently on a topic (all partitions, from the start), without a consumer
+    group: for the CLI and tests. Stops at the end offsets seen when called."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(**client_options(s), enable_auto_commit=False, group_id=None, consumer_timeout_ms=int(timeout_s * 1000))
+    try:
+        parts = consumer.partitions_for_topic(s.topic(name)) or set()
+        tps = [TopicPartition(s.topic(name), p) for p in sorted(parts)]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        out: list[tuple[bytes | None, bytes]] = []
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(tp) < ends[tp] for tp in tps) and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=200).values():
+                out.extend((m.key, m.value) for m in batch)
+        return out
+    finally:
+        consumer.close()
+
+
+def decode_json(value: bytes) -> Any:
+    return json.loads(value.decode("utf-8"))

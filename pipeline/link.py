@@ -1,0 +1,614 @@
+"""Online story linking: each article joins the most likely live story or opens a new one.
+
+After Miranda et al. 2018 (RESEARCH.md §1): a story is the sum of its members' TF-IDF
+sub-vectors ({tokens, lemmas, entities, numbers} × {title, body, all}) plus its newest, oldest and
+mean timestamps. A candidate story is scored by one cosine per sub-vector and, when both sides
+have dates, three Gaussian time-decay features; a logistic model turns them into a probability of
+"same story". Unlike the reference code:
+
+- IDF is counted online (smoothed document frequencies of the articles seen so far);
+- candidates come from an inverted index (entity keys and top terms → stories) capped at
+  ``max_candidates``, so the cost per article does not grow with the number of live stories;
+- quiet stories retire after ``horizon_days`` and free their vectors;
+- near-duplicates (MinHash Jaccard ≥ ``duplicate_jaccard``) join their original's story.
+
+Contracts:
+
+- Deterministic: the same articles in the same order give the same decisions and story ids
+  (``stable_id("story", first_article_id)``). Time is a parameter; the wall clock is never read.
+- Idempotent: linking an article id that is already a member of a live story returns the stored
+  decision and changes nothing (at-least-once delivery replays messages). The article → decision
+  map is kept for live stories only; it is freed when the story retires.
+- Restartable: ``export_story``/``export_retired`` plus :meth:`StoryLinker.restore` rebuild the
+  same state, so a restored linker decides exactly as an uninterrupted one.
+
+Memory per live story: ``top_k_terms`` (default 300) floats per sub-vector, its document-frequency
+contribution (one int per distinct term of its members), up to ``max_fingerprints`` MinHash
+signatures and one decision per member article. The global document frequencies grow with the
+vocabulary of everything seen (retired stories included).
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from importlib import resources
+from itertools import islice
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from pipeline.types import LinkDecision, LinkFeatures, stable_id
+
+#: ``changed_stories()`` lists this key when the retired aggregate changed;
+#: ``export_story(RETIRED_KEY)`` is the same as ``export_retired()``.
+RETIRED_KEY = "__retired__"
+
+#: Every sub-vector the linker can keep; the config picks a subset.
+ALL_SUBVECTORS: tuple[str, ...] = tuple(
+    f"{kind}_{part}" for kind in ("tokens", "lemmas", "entities", "numbers") for part in ("title", "body", "all")
+)
+TIME_FEATURES: tuple[str, ...] = ("ts_newest", "ts_oldest", "ts_mean")
+_PREFIX = {"tokens": "t:", "lemmas": "l:", "entities": "e:", "numbers": "n:"}
+_DAY = 86400.0
+
+
+class LogisticModel(BaseModel):
+    """p = sigmoid(bias + Σ weights[f] · x[f]); features missing from ``weights`` count 0."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    bias: float = 0.0
+    weights: dict[str, float] = Field(default_factory=dict)
+
+    def probability(self, x: Mapping[str, float]) -> float:
+        z = self.bias + sum(w * x.get(name, 0.0) for name, w in self.weights.items())
+        if z >= 0:
+            return 1.0 / (1.0 + math.exp(-z))
+        e = math.exp(z)
+        return e / (1.0 + e)
+
+
+class LinkWeights(BaseModel):
+    """The two logistic models: ``content`` decides when either side has no date, ``timed``
+    (content plus time-decay features) when both do. Missing dates are never read as far apart."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+    content: LogisticModel
+    timed: LogisticModel
+
+
+@lru_cache(maxsize=1)
+def default_weights() -> LinkWeights:
+    """The shipped weights, ``pipeline/resources/link_weights.json`` (see ``pipeline.linktrain``)."""
+    text = resources.files("pipeline").joinpath("resources/link_weights.json").read_text(encoding="utf-8")
+    return LinkWeights.model_validate_json(text)
+
+
+def _default_subvectors() -> tuple[str, ...]:
+    return ("tokens_title", "tokens_body", "tokens_all", "entities_title", "entities_all", "numbers_all")
+
+
+class LinkerConfig(BaseModel):
+    """Options of :class:`StoryLinker`. ``threshold`` is on the calibrated probability."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    threshold: float = Field(0.5, ge=0.0, le=1.0)
+    horizon_days: float = Field(14.0, gt=0)
+    max_candidates: int = Field(20, ge=1)
+    weights: LinkWeights = Field(default_factory=default_weights)
+    sigma_days: float = Field(3.0, gt=0)
+    duplicate_jaccard: float = Field(0.8, gt=0.0, le=1.0)
+    subvectors: tuple[str, ...] = Field(default_factory=_default_subvectors)
+    top_k_terms: int = Field(300, ge=10, description="Terms kept per story sub-vector.")
+    index_terms: int = Field(20, ge=1, description="Top tokens_all terms of a story put in the index.")
+    index_entities: int = Field(20, ge=0, description="Top entity keys of a story put in the index.")
+    query_terms: int = Field(20, ge=1, description="Top terms (and entities) of an article looked up.")
+    posting_scan: int = Field(64, ge=1, description="Most recent stories read per index key.")
+    max_fingerprints: int = Field(32, ge=0, description="Member fingerprints kept per story.")
+
+    @field_validator("subvectors")
+    @classmethod
+    def _check_subvectors(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = set(v) - set(ALL_SUBVECTORS)
+        if unknown:
+            raise ValueError(f"unknown sub-vectors {sorted(unknown)}; known: {ALL_SUBVECTORS}")
+        # The candidate index is built from these two.
+        return tuple(dict.fromkeys((*v, "tokens_all", "entities_all")))
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return (*(f"cos_{s}" for s in self.subvectors), *(f"miss_{s}" for s in self.subvectors), *TIME_FEATURES)
+
+
+def _epoch(dt: datetime | None) -> float | None:
+    if dt is None:
+        return None
+    if dt.tzinfo is None:  # naive datetimes are read as UTC so that mixing never raises
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
+
+
+@dataclass
+class _Doc:
+    """One article's unit-length sub-vectors (terms unprefixed) and its df terms (prefixed)."""
+
+    vectors: dict[str, dict[str, float]]
+    df_terms: frozenset[str]
+    fingerprint: tuple[int, ...]
+    published: float | None
+
+
+@dataclass
+class _Story:
+    id: str
+    seq: int
+    tick: int
+    first_article: str
+    vectors: dict[str, dict[str, float]]
+    norms: dict[str, float]
+    df: Counter[str]
+    size: int = 0
+    newest: float | None = None
+    oldest: float | None = None
+    time_sum: float = 0.0
+    n_dated: int = 0
+    last_active: float | None = None
+    fingerprints: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
+    decisions: dict[str, LinkDecision] = field(default_factory=dict)
+    keys: tuple[str, ...] = ()
+
+
+@dataclass
+class _Retired:
+    docs: int = 0
+    df: Counter[str] = field(default_factory=Counter)
+    max_seq: int = -1
+    max_tick: int = -1
+    watermark: float | None = None
+    stories: int = 0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A scored candidate story (for training and inspection)."""
+
+    story: str
+    features: dict[str, float]
+    probability: float
+    timed: bool
+
+
+class StoryLinker:
+    """Single-pass online story linker. Not thread-safe: one linker per partition/worker."""
+
+    def __init__(self, config: LinkerConfig | None = None) -> None:
+        self.config = config or LinkerConfig()
+        self._stories: dict[str, _Story] = {}
+        self._article_story: dict[str, str] = {}
+        self._df: Counter[str] = Counter()
+        self._docs = 0
+        self._next_seq = 0
+        self._tick = 0
+        self._watermark: float | None = None
+        self._index: dict[str, dict[str, None]] = {}  # key -> story ids, oldest update first
+        self._heap: list[tuple[float, int, str]] = []  # (last_active, seq, id), lazily invalidated
+        self._retired = _Retired()
+        self._changed: list[str] = []
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def live_stories(self) -> int:
+        return len(self._stories)
+
+    def link(
+        self,
+        article_id: str,
+        features: LinkFeatures,
+        published: datetime | None,
+        *,
+        now: datetime | None = None,
+    ) -> LinkDecision:
+        """Link one article. ``published`` drives the time features and the retirement clock;
+        ``now`` stands in for the clock only when ``published`` is ``None``."""
+        self._changed = []
+        sid = self._article_story.get(article_id)
+        if sid is not None:
+            return self._stories[sid].decisions[article_id]
+
+        pub = _epoch(published)
+        self._advance(pub if pub is not None else _epoch(now))
+        doc = self._vectorise(features, pub)
+        cands = self._score(doc)
+
+        best = max(cands, key=lambda c: c.probability, default=None)
+        dup_story, dup_article, dup_sim = self._find_duplicate(doc, cands)
+        if dup_story is not None:
+            p = next(c.probability for c in cands if c.story == dup_story)
+            decision = LinkDecision(
+                story=dup_story,
+                is_new=False,
+                score=max(p, dup_sim),
+                duplicate_of=dup_article,
+                candidates=len(cands),
+            )
+        elif best is not None and best.probability >= self.config.threshold:
+            decision = LinkDecision(story=best.story, is_new=False, score=best.probability, candidates=len(cands))
+        else:
+            p_best = best.probability if best is not None else 0.0
+            decision = LinkDecision(
+                story=self._new_story_id(article_id), is_new=True, score=1.0 - p_best, candidates=len(cands)
+            )
+        self._commit(article_id, doc, decision, pub if pub is not None else _epoch(now))
+        return decision
+
+    def candidates(self, features: LinkFeatures, published: datetime | None) -> list[Candidate]:
+        """Score the candidate stories of an article without changing any state."""
+        return self._score(self._vectorise(features, _epoch(published)))
+
+    def assign(
+        self,
+        article_id: str,
+        features: LinkFeatures,
+        published: datetime | None,
+        story: str,
+        *,
+        now: datetime | None = None,
+    ) -> None:
+        """Put an article into ``story`` (created when unknown) whatever the scores say. Used to
+        replay gold clusters when training; the online path is :meth:`link`."""
+        self._changed = []
+        if article_id in self._article_story:
+            return
+        pub = _epoch(published)
+        self._advance(pub if pub is not None else _epoch(now))
+        doc = self._vectorise(features, pub)
+        decision = LinkDecision(story=story, is_new=story not in self._stories, score=1.0)
+        self._commit(article_id, doc, decision, pub if pub is not None else _epoch(now))
+
+    def changed_stories(self) -> list[str]:
+        """Ids whose exported state changed in the last :meth:`link`: the story joined or opened,
+        stories that retired (their export is a tombstone) and :data:`RETIRED_KEY` when the
+        retired aggregate changed. Empty after a replayed (already linked) article."""
+        return list(self._changed)
+
+    def export_story(self, story_id: str) -> dict:
+        """JSON-able state of one story. A retired or unknown id gives a tombstone
+        ``{"kind": "tombstone", "id": ...}`` that a store may delete; :meth:`restore` ignores it."""
+        if story_id == RETIRED_KEY:
+            return self.export_retired()
+        st = self._stories.get(story_id)
+        if st is None:
+            return {"kind": "tombstone", "id": story_id}
+        return {
+            "kind": "story",
+            "id": st.id,
+            "seq": st.seq,
+            "tick": st.tick,
+            "first_article": st.first_article,
+            "size": st.size,
+            "newest": st.newest,
+            "oldest": st.oldest,
+            "time_sum": st.time_sum,
+            "n_dated": st.n_dated,
+            "last_active": st.last_active,
+            "vectors": {k: dict(v) for k, v in st.vectors.items()},
+            "df": dict(st.df),
+            "fingerprints": [[a, list(fp)] for a, fp in st.fingerprints],
+            "decisions": {a: d.model_dump(mode="json") for a, d in st.decisions.items()},
+        }
+
+    def export_retired(self) -> dict:
+        """The aggregate left behind by retired stories (document frequencies, counters, clock)."""
+        r = self._retired
+        return {
+            "kind": "retired",
+            "id": RETIRED_KEY,
+            "docs": r.docs,
+            "df": dict(r.df),
+            "max_seq": r.max_seq,
+            "max_tick": r.max_tick,
+            "watermark": r.watermark,
+            "stories": r.stories,
+        }
+
+    def export_all(self) -> list[dict]:
+        """Every live story and the retired aggregate, ready for :meth:`restore`."""
+        return [self.export_story(s) for s in self._stories] + [self.export_retired()]
+
+    @classmethod
+    def restore(cls, config: LinkerConfig, stories: Iterable[Mapping]) -> StoryLinker:
+        """Rebuild a linker from exported dicts (stories, the retired aggregate, tombstones in any
+        order). The result decides exactly as the linker that exported them."""
+        self = cls(config)
+        live: list[_Story] = []
+        for d in stories:
+            kind = d.get("kind")
+            if kind == "retired":
+                self._retired = _Retired(
+                    docs=int(d["docs"]),
+                    df=Counter({k: int(v) for k, v in d["df"].items()}),
+                    max_seq=int(d["max_seq"]),
+                    max_tick=int(d["max_tick"]),
+                    watermark=d["watermark"],
+                    stories=int(d.get("stories", 0)),
+                )
+            elif kind == "story":
+                vectors = {k: {t: float(w) for t, w in v.items()} for k, v in d["vectors"].items()}
+                live.append(
+                    _Story(
+                        id=d["id"],
+                        seq=int(d["seq"]),
+                        tick=int(d["tick"]),
+                        first_article=d["first_article"],
+                        vectors=vectors,
+                        norms={k: _norm(v) for k, v in vectors.items()},
+                        df=Counter({k: int(v) for k, v in d["df"].items()}),
+                        size=int(d["size"]),
+                        newest=d["newest"],
+                        oldest=d["oldest"],
+                        time_sum=float(d["time_sum"]),
+                        n_dated=int(d["n_dated"]),
+                        last_active=d["last_active"],
+                        fingerprints=[(a, tuple(int(x) for x in fp)) for a, fp in d["fingerprints"]],
+                        decisions={a: LinkDecision.model_validate(v) for a, v in d["decisions"].items()},
+                    )
+                )
+        r = self._retired
+        self._df = Counter(r.df)
+        self._docs = r.docs
+        self._next_seq = r.max_seq + 1
+        self._tick = r.max_tick + 1
+        self._watermark = r.watermark
+        # Index order is "least recently updated first": replaying updates by tick rebuilds it.
+        for st in sorted(live, key=lambda s: s.tick):
+            self._stories[st.id] = st
+            self._df.update(st.df)
+            self._docs += st.size
+            self._next_seq = max(self._next_seq, st.seq + 1)
+            self._tick = max(self._tick, st.tick + 1)
+            if st.last_active is not None:
+                self._watermark = st.last_active if self._watermark is None else max(self._watermark, st.last_active)
+                heapq.heappush(self._heap, (st.last_active, st.seq, st.id))
+            for a in st.decisions:
+                self._article_story[a] = st.id
+            self._reindex(st)
+        return self
+
+    # ------------------------------------------------------------------ internals
+
+    def _idf(self, term: str, extra: int) -> float:
+        # Smoothed, counted online; ``extra`` adds the article being scored (not yet committed).
+        n = self._docs + extra
+        return math.log((n + 1) / (self._df.get(term, 0) + extra + 1)) + 1.0
+
+    def _vectorise(self, f: LinkFeatures, published: float | None) -> _Doc:
+        fields = {
+            "tokens": (f.title_tokens, f.body_tokens),
+            "lemmas": (f.title_lemmas, f.body_lemmas),
+            "entities": (f.title_entities, f.body_entities),
+            "numbers": ((), f.numbers),
+        }
+        df_terms: set[str] = set()
+        for kind, (title, body) in fields.items():
+            df_terms.update(_PREFIX[kind] + t for t in (*title, *body))
+        vectors: dict[str, dict[str, float]] = {}
+        for sub in self.config.subvectors:
+            kind, part = sub.split("_")
+            title, body = fields[kind]
+            seq = title if part == "title" else body if part == "body" else (*title, *body)
+            pre = _PREFIX[kind]
+            vec = {t: (1.0 + math.log(c)) * self._idf(pre + t, 1) for t, c in Counter(seq).items()}
+            n = _norm(vec)
+            vectors[sub] = {t: w / n for t, w in vec.items()} if n > 0 else {}
+        return _Doc(vectors=vectors, df_terms=frozenset(df_terms), fingerprint=tuple(f.fingerprint), published=published)
+
+    def _query_keys(self, doc: _Doc) -> dict[str, float]:
+        q = self.config.query_terms
+        keys: dict[str, float] = {}
+        for sub, pre in (("tokens_all", "t:"), ("entities_all", "e:")):
+            for t, w in _top(doc.vectors[sub], q):
+                keys[pre + t] = w
+        return keys
+
+    def _story_keys(self, st: _Story) -> tuple[str, ...]:
+        c = self.config
+        terms = ["t:" + t for t, _ in _top(st.vectors["tokens_all"], c.index_terms)]
+        ents = ["e:" + t for t, _ in _top(st.vectors["entities_all"], c.index_entities)]
+        return tuple(terms + ents)
+
+    def _candidate_ids(self, doc: _Doc) -> list[str]:
+        hits: dict[str, float] = {}
+        scan = self.config.posting_scan
+        for key, w in self._query_keys(doc).items():
+            posting = self._index.get(key)
+            if not posting:
+                continue
+            for sid in islice(reversed(posting), scan):
+                hits[sid] = hits.get(sid, 0.0) + w
+        ranked = sorted(hits.items(), key=lambda kv: (-kv[1], self._stories[kv[0]].seq))
+        return [sid for sid, _ in ranked[: self.config.max_candidates]]
+
+    def _features(self, doc: _Doc, st: _Story) -> tuple[dict[str, float], bool]:
+        x: dict[str, float] = {}
+        for sub, dvec in doc.vectors.items():
+            n = st.norms.get(sub, 0.0)
+            svec = st.vectors[sub]
+            dot = miss = 0.0
+            for t, w in dvec.items():
+                sw = svec.get(t)
+                if sw is None:
+                    miss += w * w
+                else:
+                    dot += w * sw
+            x[f"cos_{sub}"] = dot / n if n > 0 else 0.0
+            # Share of the article's weight on terms the story never used: a new name or date
+            # is evidence of another event of the same kind, which cosine alone underweights.
+            x[f"miss_{sub}"] = miss
+        timed = doc.published is not None and st.n_dated > 0
+        if timed:
+            assert doc.published is not None and st.newest is not None and st.oldest is not None
+            two_s2 = 2.0 * self.config.sigma_days**2
+            for name, ts in (("ts_newest", st.newest), ("ts_oldest", st.oldest), ("ts_mean", st.time_sum / st.n_dated)):
+                d = (doc.published - ts) / _DAY
+                x[name] = math.exp(-(d * d) / two_s2)
+        return x, timed
+
+    def _score(self, doc: _Doc) -> list[Candidate]:
+        w = self.config.weights
+        out = []
+        for sid in self._candidate_ids(doc):
+            x, timed = self._features(doc, self._stories[sid])
+            p = (w.timed if timed else w.content).probability(x)
+            out.append(Candidate(story=sid, features=x, probability=p, timed=timed))
+        return out
+
+    def _find_duplicate(self, doc: _Doc, cands: Sequence[Candidate]) -> tuple[str | None, str | None, float]:
+        if not doc.fingerprint or not cands:
+            return None, None, 0.0
+        fp = np.asarray(doc.fingerprint, dtype=np.uint64)
+        best: tuple[str | None, str | None, float] = (None, None, 0.0)
+        for c in cands:
+            members = self._stories[c.story].fingerprints
+            same = [(a, f) for a, f in members if len(f) == len(fp)]
+            if not same:
+                continue
+            sims = (np.asarray([f for _, f in same], dtype=np.uint64) == fp).mean(axis=1)
+            i = int(np.argmax(sims))
+            if sims[i] >= self.config.duplicate_jaccard and sims[i] > best[2]:
+                best = (c.story, same[i][0], float(sims[i]))
+        return best
+
+    def _new_story_id(self, article_id: str) -> str:
+        sid = stable_id("story", article_id)
+        if sid in self._stories:  # only if an article id comes back after its story retired
+            sid = stable_id("story", article_id, str(self._next_seq))
+        return sid
+
+    def _commit(self, article_id: str, doc: _Doc, decision: LinkDecision, active: float | None) -> None:
+        st = self._stories.get(decision.story)
+        if st is None:
+            st = _Story(
+                id=decision.story,
+                seq=self._next_seq,
+                tick=self._tick,
+                first_article=article_id,
+                vectors={s: {} for s in self.config.subvectors},
+                norms={s: 0.0 for s in self.config.subvectors},
+                df=Counter(),
+            )
+            self._next_seq += 1
+            self._stories[st.id] = st
+        k = self.config.top_k_terms
+        for sub, dvec in doc.vectors.items():
+            svec = st.vectors.setdefault(sub, {})
+            for t, w in dvec.items():
+                svec[t] = svec.get(t, 0.0) + w
+            if len(svec) > k:
+                svec = dict(sorted(svec.items(), key=lambda kv: (-kv[1], kv[0]))[:k])
+                st.vectors[sub] = svec
+            st.norms[sub] = _norm(svec)
+        st.df.update(doc.df_terms)
+        self._df.update(doc.df_terms)
+        self._docs += 1
+        st.size += 1
+        st.tick = self._tick
+        self._tick += 1
+        if doc.published is not None:
+            st.newest = doc.published if st.newest is None else max(st.newest, doc.published)
+            st.oldest = doc.published if st.oldest is None else min(st.oldest, doc.published)
+            st.time_sum += doc.published
+            st.n_dated += 1
+        if active is not None and (st.last_active is None or active > st.last_active):
+            st.last_active = active
+            heapq.heappush(self._heap, (active, st.seq, st.id))
+        if doc.fingerprint and self.config.max_fingerprints > 0:
+            st.fingerprints.append((article_id, doc.fingerprint))
+            del st.fingerprints[: -self.config.max_fingerprints]
+        st.decisions[article_id] = decision
+        self._article_story[article_id] = st.id
+        self._reindex(st)
+        self._changed.insert(0, st.id)
+
+    def _reindex(self, st: _Story) -> None:
+        new = self._story_keys(st)
+        for key in set(st.keys) - set(new):
+            posting = self._index.get(key)
+            if posting is not None:
+                posting.pop(st.id, None)
+                if not posting:
+                    del self._index[key]
+        for key in new:  # move to the end: postings are ordered by last update
+            posting = self._index.setdefault(key, {})
+            posting.pop(st.id, None)
+            posting[st.id] = None
+        st.keys = new
+
+    def _advance(self, t: float | None) -> None:
+        """Move the clock to ``t`` (never backwards) and retire stories quiet for the horizon."""
+        if t is None:
+            return
+        if self._watermark is None or t > self._watermark:
+            self._watermark = t
+        cutoff = self._watermark - self.config.horizon_days * _DAY
+        while self._heap and self._heap[0][0] < cutoff:
+            active, _, sid = heapq.heappop(self._heap)
+            st = self._stories.get(sid)
+            if st is None or st.last_active != active:
+                continue  # stale heap entry: the story was updated or already retired
+            self._retire(st)
+
+    def _retire(self, st: _Story) -> None:
+        r = self._retired
+        r.docs += st.size
+        r.df.update(st.df)
+        r.max_seq = max(r.max_seq, st.seq)
+        r.max_tick = max(r.max_tick, st.tick)
+        if st.last_active is not None:
+            r.watermark = st.last_active if r.watermark is None else max(r.watermark, st.last_active)
+        r.stories += 1
+        for key in st.keys:
+            posting = self._index.get(key)
+            if posting is not None:
+                posting.pop(st.id, None)
+                if not posting:
+                    del self._index[key]
+        for a in st.decisions:
+            self._article_story.pop(a, None)
+        del self._stories[st.id]
+        self._changed.append(st.id)
+        if RETIRED_KEY not in self._changed:
+            self._changed.append(RETIRED_KEY)
+
+
+def _norm(vec: Mapping[str, float]) -> float:
+    return math.sqrt(sum(w * w for w in vec.values()))
+
+
+def _top(vec: Mapping[str, float], n: int) -> list[tuple[str, float]]:
+    return heapq.nsmallest(n, vec.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def load_weights(path: str) -> LinkWeights:
+    with open(path, encoding="utf-8") as fh:
+        return LinkWeights.model_validate(json.load(fh))
+
+
+__all__ = [
+    "ALL_SUBVECTORS",
+    "RETIRED_KEY",
+    "TIME_FEATURES",
+    "Candidate",
+    "LinkWeights",
+    "LinkerConfig",
+    "LogisticModel",
+    "StoryLinker",
+    "default_weights",
+    "load_weights",
+]

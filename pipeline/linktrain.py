@@ -1,0 +1,180 @@
+"""Learn the story linker's logistic weights by replaying a labelled stream.
+
+The stream is replayed in file order with gold clusters as stories (teacher forcing, as Miranda
+et al. 2018 train): for each article, every candidate the linker's index proposes becomes one
+training pair, positive when the candidate is the article's gold story. An L2-regularised
+logistic regression (Newton's method, numpy) is fitted on those pairs, so the output is a
+probability of "same story" and the default threshold 0.5 means what it says.
+
+The ``timed`` model is fitted only when the data has enough dated pairs; otherwise it is the
+content model plus a hand-set prior on the time-decay features (documented in the output).
+
+    python -m pipeline.linktrain DATA.jsonl --out pipeline/resources/link_weights.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.link import TIME_FEATURES, LinkerConfig, LinkWeights, LogisticModel, StoryLinker
+from pipeline.linkeval import Row, build_features, load_pipeline_nlp, read_rows
+from pipeline.types import LinkFeatures
+
+#: Used when the training data has no dates: a same-day candidate gains, a week-old one loses.
+TIME_PRIOR = {"ts_newest": 1.5, "ts_mean": 1.0}
+TIME_PRIOR_BIAS_SHIFT = -1.0
+MIN_TIMED_POSITIVES = 50
+
+
+def collect_pairs(
+    rows: Sequence[Row],
+    feats: Sequence[LinkFeatures],
+    config: LinkerConfig,
+    *,
+    mode: str = "gold",
+    top_only: bool = False,
+) -> tuple[list[dict[str, float]], list[int], list[bool]]:
+    """(features, label, timed) of (article, candidate story) pairs of one replay.
+
+    ``mode="gold"`` replays the gold clusters (teacher forcing): a candidate is positive when it
+    is the article's gold story. ``mode="self"`` lets the linker (with ``config.weights``) decide,
+    as it will online, and a candidate is positive when most of its members share the article's
+    gold story; this shows the model the fragmented stories it really meets. ``top_only`` keeps
+    only the most probable candidate of each article: the pair the join/new decision is about.
+    """
+    linker = StoryLinker(config)
+    members: dict[str, Counter[str]] = defaultdict(Counter)
+    xs: list[dict[str, float]] = []
+    ys: list[int] = []
+    timed: list[bool] = []
+    for r, f in zip(rows, feats, strict=True):
+        if r.story is None:
+            raise ValueError(f"row {r.id} has no gold 'story'")
+        cands = linker.candidates(f, r.published)
+        if top_only and cands:
+            cands = [max(cands, key=lambda c: c.probability)]
+        for c in cands:
+            if mode == "gold":
+                label = c.story == r.story
+            else:
+                label = members[c.story].most_common(1)[0][0] == r.story
+            xs.append(c.features)
+            ys.append(int(label))
+            timed.append(c.timed)
+        if mode == "gold":
+            linker.assign(r.id, f, r.published, r.story)
+        else:
+            members[linker.link(r.id, f, r.published).story][r.story] += 1
+    return xs, ys, timed
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 50) -> tuple[float, np.ndarray]:
+    """L2-regularised logistic regression by Newton's method; the bias is not penalised.
+    Returns (bias, weights)."""
+    n, d = x.shape
+    xb = np.hstack([np.ones((n, 1)), x])
+    w = np.zeros(d + 1)
+    reg = np.full(d + 1, l2)
+    reg[0] = 0.0
+    for _ in range(iters):
+        p = 1.0 / (1.0 + np.exp(-np.clip(xb @ w, -30, 30)))
+        g = xb.T @ (p - y) + reg * w
+        h = (xb * (p * (1 - p))[:, None]).T @ xb + np.diag(reg) + 1e-9 * np.eye(d + 1)
+        step = np.linalg.solve(h, g)
+        w -= step
+        if np.max(np.abs(step)) < 1e-8:
+            break
+    return float(w[0]), w[1:]
+
+
+def _model(xs: list[dict[str, float]], ys: list[int], names: Sequence[str], l2: float) -> LogisticModel:
+    x = np.array([[v.get(n, 0.0) for n in names] for v in xs], dtype=float).reshape(len(xs), len(names))
+    bias, w = fit_logistic(x, np.array(ys, dtype=float), l2=l2)
+    return LogisticModel(bias=round(bias, 4), weights={n: round(float(v), 4) for n, v in zip(names, w, strict=True)})
+
+
+def _fit(
+    xs: list[dict[str, float]], ys: list[int], timed: list[bool], names: list[str], l2: float
+) -> tuple[LogisticModel, LogisticModel, str]:
+    if not any(ys):
+        raise ValueError("no positive pair: the data has no story with two articles")
+    content = _model(xs, ys, names, l2)
+    t_idx = [i for i, t in enumerate(timed) if t]
+    if sum(ys[i] for i in t_idx) >= MIN_TIMED_POSITIVES:
+        timed_model = _model([xs[i] for i in t_idx], [ys[i] for i in t_idx], names + list(TIME_FEATURES), l2)
+        return content, timed_model, "fitted"
+    timed_model = LogisticModel(
+        bias=round(content.bias + TIME_PRIOR_BIAS_SHIFT, 4), weights={**content.weights, **TIME_PRIOR}
+    )
+    return content, timed_model, "prior: content model + hand-set time-decay weights (too few dated pairs)"
+
+
+def train(
+    rows: Sequence[Row],
+    feats: Sequence[LinkFeatures],
+    config: LinkerConfig | None = None,
+    *,
+    features: Sequence[str] | None = None,
+    l2: float = 1.0,
+    rounds: int = 2,
+    top_only: bool = True,
+) -> LinkWeights:
+    """Fit the content (and, with enough dated pairs, the timed) model on a labelled replay.
+
+    First on all candidate pairs of the gold replay; then ``rounds`` times on those plus the
+    pairs of a replay where the linker decides with the weights so far (``mode="self"``,
+    ``top_only`` pairs), so the threshold is calibrated on the decisions the linker makes.
+    ``features`` picks the content features (default: a cosine per configured sub-vector).
+    """
+    config = config or LinkerConfig(weights=_placeholder())
+    names = list(features) if features is not None else [f"cos_{s}" for s in config.subvectors]
+    gx, gy, gt = collect_pairs(rows, feats, config, mode="gold")
+    content, timed_model, note = _fit(gx, gy, gt, names, l2)
+    n_pairs, n_pos = len(gy), sum(gy)
+    for _ in range(rounds):
+        cfg = config.model_copy(update={"weights": LinkWeights(content=content, timed=timed_model)})
+        sx, sy, st = collect_pairs(rows, feats, cfg, mode="self", top_only=top_only)
+        content, timed_model, note = _fit(gx + sx, gy + sy, gt + st, names, l2)
+        n_pairs, n_pos = len(gy) + len(sy), sum(gy) + sum(sy)
+    return LinkWeights.model_validate(
+        {
+            "content": content,
+            "timed": timed_model,
+            "pairs": n_pairs,
+            "positives": int(n_pos),
+            "l2": l2,
+            "rounds": rounds,
+            "subvectors": list(config.subvectors),
+            "timed_model": note,
+        }
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("data", type=Path, help="labelled JSONL: id, title, text, story[, published]")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--l2", type=float, default=1.0)
+    ap.add_argument("--cache", type=Path, default=None, help="feature cache JSONL (yours to invalidate)")
+    args = ap.parse_args(argv)
+    rows = read_rows(args.data)
+    feats = build_features(rows, load_pipeline_nlp(), args.cache)
+    weights = train(rows, feats, LinkerConfig(weights=_placeholder()), l2=args.l2)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(weights.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(weights.model_dump(mode="json")["content"], indent=2))
+
+
+def _placeholder() -> LinkWeights:
+    # Training reads candidates and features only; the weights of the config are never used.
+    return LinkWeights(content=LogisticModel(), timed=LogisticModel())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""Every Prometheus metric the workers export, declared once with its help text.
+
+Labels are bounded: ``stage`` is one of :data:`STAGES`, ``outcome`` a handful of words, ``reason`` one
+of the dead-letter reason codes. No label ever carries an article or story id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+STAGES = ("parse", "normalise", "nlp", "link", "claims", "contradict", "index", "alert")
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """The worker's metrics, bound to one registry (tests pass their own)."""
+
+    registry: CollectorRegistry
+    articles: Counter
+    stage_seconds: Histogram
+    dead_letters: Counter
+    stories: Counter
+    live_stories: Gauge
+    contradictions: Counter
+    alerts: Counter
+    es_docs: Counter
+    es_errors: Counter
+    last_processed: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry | None = None) -> "Metrics":
+        r = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        return cls(
+            registry=r,
+            articles=Counter(
+                "crosswire_articles",
+                "Articles entering and leaving each stage; outcome is in, ok, skipped or dead_letter.",
+                ["stage", "outcome"],
+                registry=r,
+            ),
+            stage_seconds=Histogram(
+                "crosswire_stage_seconds",
+                "Time spent in each stage, per call (a call may handle a batch of articles).",
+                ["stage"],
+                buckets=_LATENCY_BUCKETS,
+                registry=r,
+            ),
+            dead_letters=Counter(
+                "crosswire_dead_letters",
+                "Records sent to the dead-letter topic, by stage and machine-readable reason.",
+                ["stage", "reason"],
+                registry=r,
+            ),
+            stories=Counter("crosswire_stories_created", "Stories opened by the linker.", registry=r),
+            live_stories=Gauge("crosswire_live_stories", "Stories currently in the linker's live set.", registry=r),
+            contradictions=Counter(
+                "crosswire_contradictions",
+                "Contradictions found; event is new (first seen) or update (a side or source added).",
+                ["kind", "event"],
+                registry=r,
+            ),
+            alerts=Counter(
+                "crosswire_alerts",
+                "Alert deliveries; outcome is sent, printed, failed or duplicate (already sent, skipped).",
+                ["channel", "outcome"],
+                registry=r,
+            ),
+            es_docs=Counter(
+                "crosswire_es_documents",
+                "Documents written to the search index, by index and outcome (ok or error).",
+                ["index", "outcome"],
+                registry=r,
+            ),
+            es_errors=Counter(
+                "crosswire_es_write_errors", "Bulk write calls to the search server that failed after retries.", registry=r
+            ),
+            last_processed=Gauge(
+                "crosswire_last_processed_timestamp_seconds",
+                "Unix time at which each stage last finished an article.",
+                ["stage"],
+                registry=r,
+            ),
+        )
+
+    def serve(self, port: int, addr: str = "0.0.0.0") -> int:
+        """Expose ``/metrics`` on ``port`` (0 picks a free one); returns the bound port."""
+        server, _thread = start_http_server(port, addr=addr, registry=self.registry)
+        return int(server.server_address[1])

@@ -1,0 +1,713 @@
+"""Turn a raw article body (plain text or an HTML page) into clean article text.
+
+Contract of :func:`normalise`: any ``str`` in, a ``str`` out, never an exception; the result is
+deterministic, its paragraphs are separated by exactly one blank line (``"\\n\\n"``) and hold no
+other newline, and ``normalise(normalise(x)) == normalise(x)`` for ordinary articles.
+
+What it does, in order:
+
+1. HTML pages go through trafilatura (offline) to keep only the main text.
+2. Characters: NFC, no zero-width or control characters (newlines kept), one space per run.
+3. Page furniture is dropped line by line: a short list of :data:`FURNITURE_PATTERNS` (widgets,
+   capture dates, breadcrumbs, ads, PDF running heads) plus structural rules (a line repeated
+   right after itself, short lines repeated three times or more, lines that are mostly not
+   letters, a run of size-picker tokens, short label lines after the last real paragraph). The
+   rules only ever match lines that are not sentences. Bylines ("Report by ...", "Editing by ...")
+   are kept: they are real text, and downstream stages can ignore them.
+4. Text extracted from a two-column PDF page, whose physical lines hold a left-column line and a
+   right-column line glued with a space, is detected and rebuilt column by column
+   (:func:`_deinterleave`).
+5. Lines are joined into paragraphs, repairing words hyphenated across line breaks
+   (:func:`_join_hyphenated` documents the rule).
+6. Small-caps/OCR case artefacts are repaired (``uS`` -> ``US``, ``iraQ IN May`` -> ``Iraq In
+   May``, ``the united States`` -> ``the United States``).
+
+Rewording artefacts of machine-rewritten copies are left as they are.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+
+__all__ = ["FURNITURE_PATTERNS", "looks_like_html", "normalise", "split_title"]
+
+# --------------------------------------------------------------------------- characters
+
+# Zero-width and invisible formatting characters, and the soft hyphen: removed outright.
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\u2061\u2062\u2063\u2064"))
+_LINE_BREAKS = re.compile(r"\r\n|[\r\u2028\u2029\x0b\x0c\x85]")
+_SPACES = re.compile(r"[^\S\n]+")  # any whitespace but the newline
+
+
+# C0/C1 controls (tab and newline excepted), bidi overrides and lone surrogates.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _clean_chars(text: str) -> str:
+    text = unicodedata.normalize("NFC", text)
+    text = _LINE_BREAKS.sub("\n", text)
+    # A soft hyphen at a line end marks a word broken across the lines: keep it as a hyphen so
+    # that the paragraph joiner repairs the word; elsewhere it is invisible and goes.
+    text = re.sub("\u00ad[^\\S\n]*\n", "-\n", text).translate(_INVISIBLE)
+    # A control character between two words must not glue them together: it becomes a space.
+    text = _SPACES.sub(" ", _CONTROL.sub(" ", text))
+    return "\n".join(line.strip() for line in text.split("\n"))
+
+
+# --------------------------------------------------------------------------- HTML
+
+_HTML_MARKERS = re.compile(r"<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>]", re.I)
+_HTML_TAG = re.compile(r"</?(?:p|div|span|a|br|h[1-6]|article|section|li|ul|img|meta|script|table)\b[^>]*>", re.I)
+
+
+def looks_like_html(text: str) -> bool:
+    """True when ``text`` is an HTML document or fragment rather than plain text: it has an
+    ``<html>``/``<body>``/doctype marker, or at least three common block/inline tags."""
+    head = text[:20000]
+    if _HTML_MARKERS.search(head):
+        return True
+    return len(_HTML_TAG.findall(head, 0, 20000)) >= 3
+
+
+_TAGS = re.compile(r"<script\b.*?</script>|<style\b.*?</style>|<[^>]*>", re.I | re.S)
+_BLOCK_END = re.compile(r"</(?:p|div|h[1-6]|li|article|section|tr)>|<br\s*/?>", re.I)
+
+
+def _html_to_text(page: str) -> str:
+    """Main text of an HTML page, one paragraph per line. trafilatura does the work; if it finds
+    nothing (a fragment, a broken page) the tags are stripped instead so no text is lost."""
+    extracted: str | None = None
+    try:
+        import trafilatura
+
+        extracted = trafilatura.extract(
+            page, include_comments=False, include_tables=False, favor_recall=True, output_format="txt"
+        )
+    except Exception:  # noqa: BLE001 - a parser failure on hostile input must not kill the stage
+        extracted = None
+    if not extracted or not extracted.strip():
+        extracted = html.unescape(_TAGS.sub(" ", _BLOCK_END.sub("\n", page)))
+    # trafilatura writes one paragraph per line: make each its own paragraph so that the
+    # hard-wrap joiner below does not merge paragraphs of similar length.
+    return "\n\n".join(line for line in extracted.split("\n") if line.strip())
+
+
+# --------------------------------------------------------------------------- furniture
+
+_MONTH = r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+_WEEKDAY = r"(?:mon|tues|wednes|thurs|fri|satur|sun)day"
+
+#: Whole-line patterns (matched case-insensitively against a stripped line) of page furniture.
+#: Each is anchored so that it cannot match a sentence.
+FURNITURE_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
+    re.compile(p, re.I)
+    for p in (
+        # weather widget: "6 C", "-3°F", "21 °C"
+        r"-?\d{1,3}\s*°?\s*[cf]",
+        # a date or a time alone on a line, as captured with the page: "Saturday, January 22, 2022"
+        rf"(?:{_WEEKDAY},?\s*)?{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}(?:\s+\d{{1,2}}:\d{{2}}.*)?",
+        rf"(?:{_WEEKDAY},?\s*)?\d{{1,2}}\s+{_MONTH},?\s+\d{{4}}(?:\s+\d{{1,2}}:\d{{2}}.*)?",
+        r"\d{4}-\d{2}-\d{2}(?:[ t]\d{2}:\d{2}.*)?",
+        r"(?:updated|published|posted|last updated)\s*:?.{0,40}\d{4}.{0,12}",
+        # breadcrumbs: "Home » News » World", "HomeAll Articles...": "Home" glued to a capital
+        r"home\s*[»›>|/].*",
+        r"Home(?-i:[A-Z]).*",
+        # advertising
+        r"[-–—•*\s]*(?:advertis(?:e)?ment|advertisment|sponsored(?: content)?|ad)[-–—•*\s]*",
+        # widget and navigation labels
+        r"(?:most (?:popular|read|viewed)|recent (?:comments|posts)|related (?:articles|stories|posts|content)"
+        r"|accessibility links|skip to (?:main )?content|breaking news|latest (?:news|stories)|trending(?: now)?"
+        r"|read more|share (?:this )?(?:article|story)?|follow us.*|sign up.*|subscribe.*|newsletter"
+        r"|comments?|leave a (?:comment|reply)|you may also like|more from .{0,30}|top stories"
+        r"|share|tweet|print|email|whatsapp|facebook|twitter|linkedin|copy link|menu|search|close)\s*:?",
+        # "Powered By : XYZScripts.com", "WP2Social Auto Publish Powered By ..."
+        r".{0,40}\bpowered by\b.{0,40}",
+        # agency trust boilerplate: "Our Standards: The Thomson Reuters Trust Principles."
+        r"our standards\s*:.*",
+        r"(?:all rights reserved|copyright|©).{0,80}",
+        # PDF running heads and folios: "Page 10 - MEOG Week 26", "P. 10", "P10 www. NEWSBASE .com ..."
+        r"(?:page|p\.?)\s?\d{1,4}(?:\s*(?:of\s+\d+|[-–|•:]).{0,60}|\s+www\..{0,60}|\s+\S+\s+week\s+\d+.{0,40})?",
+        r"\d{1,4}",
+        r".{0,30}\bwww\s?\.\s?\S+\s?\.\s?(?:com|org|net|co\.uk).{0,40}",
+    )
+)
+
+_SIZE_TOKENS = frozenset({"xs", "s", "sm", "m", "md", "l", "lg", "xl", "xxl", "a-", "a+", "a"})
+_STRAY_LETTER = re.compile(r"(?<!\S)(?![aAI](?!\S))[^\W\d_](?!\S)")
+_GLUED_WORDS = re.compile(r"[a-z]{3}[A-Z][a-z]")
+_TERMINAL = re.compile(r"[.!?…][\"'”’)\]]*$")
+
+
+def _is_furniture_line(line: str) -> bool:
+    if not line or len(line) > 160:
+        return False
+    if any(p.fullmatch(line) for p in FURNITURE_PATTERNS):
+        return True
+    letters = sum(ch.isalpha() for ch in line)
+    visible = len(line) - line.count(" ")
+    if visible and letters / visible < 0.3 and not re.search(r"\d[\d,.]*\s*(?:%|percent)", line):
+        return True  # rules, bullets, pipes, lone numbers and dates in odd formats
+    if len(line) <= 40 and len(_STRAY_LETTER.findall(line)) >= 2:
+        return True  # letter-spaced or broken small-caps running head: "MEOG Poli C y MEOG"
+    # menu-like concatenation: several words glued without spaces and no sentence ending
+    return len(_GLUED_WORDS.findall(line)) >= 2 and not _TERMINAL.search(line)
+
+
+def _is_size_token(line: str) -> bool:
+    return bool(line) and all(tok.lower() in _SIZE_TOKENS for tok in line.split())
+
+
+def _word_count(line: str) -> int:
+    return len(line.split())
+
+
+def _strip_furniture(lines: list[str]) -> list[str]:
+    """Drop furniture lines. A dropped line becomes a blank line so that it still separates the
+    text on either side of it."""
+    out = list(lines)
+    n = len(out)
+    # Short lines repeated three times or more are running heads/footers or widget labels.
+    counts = Counter(line for line in out if line and len(line) <= 60 and not _TERMINAL.search(line))
+    repeated = {line for line, c in counts.items() if c >= 3}
+    prev = ""
+    for i, line in enumerate(out):
+        if not line:
+            continue
+        if line in repeated or _is_furniture_line(line) or line == prev:
+            out[i] = ""
+        prev = line  # a duplicated caption: only the exact repeat right after it goes
+    # Runs of size-picker tokens ("XS", "SM", "MD", "LG", one per line or on one line).
+    i = 0
+    while i < n:
+        j = i
+        while j < n and _is_size_token(out[j]):
+            j += 1
+        if j - i >= 2 or (j - i == 1 and len(out[i].split()) >= 3):
+            for k in range(i, j):
+                out[k] = ""
+        i = max(j, i + 1)
+    # After the last real paragraph, short label lines with no sentence ending are page chrome.
+    last_real = max(
+        (k for k, line in enumerate(out) if _word_count(line) >= 8 and _TERMINAL.search(line)),
+        default=None,
+    )
+    if last_real is not None:
+        for k in range(last_real + 1, n):
+            if out[k] and _word_count(out[k]) <= 4 and not _TERMINAL.search(out[k]):
+                out[k] = ""
+    return out
+
+
+# --------------------------------------------------------------------------- hyphenation
+
+#: Second pieces that are suffixes: "govern-ment", "powerless-ness" are one word.
+_SUFFIXES = frozenset(
+    "ment ments tion tions sion sions ness less ing ings ed ly ity ities ance ances ence ences ant ants "
+    "ent ents al ally ary ory ive ives ous able ably ible ful ship ism isms ist ists ise ised ize ized "
+    "ization isation er ers est ate ated ates ation ations ure ures ian ians ic ical ics age ages "
+    "dom hood ward wards ure ee ees ette ship ships ty ry cy".split()
+)
+#: First pieces that usually start a hyphenated compound ("then-prime", "well-known", "non-binding").
+_HYPHEN_HEADS = frozenset(
+    "self well then so non anti pro ex long short full high low half all cross ill far near mid semi "
+    "multi pan post vice one two three four five six seven eight nine ten twenty thirty forty fifty "
+    "hundred first second third much little best worst large small old new right left north south east "
+    "west".split()
+)
+#: Second pieces that usually end a hyphenated compound ("Iran-backed", "U.S.-led").
+_HYPHEN_TAILS = frozenset(
+    "backed led based born run owned linked funded related style wide free year years old term level "
+    "scale time made held controlled affiliated aligned allied leaning friendly speaking ranking "
+    "sponsored supported armed trained inspired dominated oriented minded like known called".split()
+)
+_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
+_COMPOUND = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)+")
+_HYPHEN_END = re.compile(r"(\S*?)([^\W\d_]+)-$")  # "al-Ka-" -> ("al-", "Ka")
+_LEAD_WORD = re.compile(r"[^\W\d_]+")
+
+
+@dataclass(frozen=True, slots=True)
+class _Lexicon:
+    """The document's own words, and the word pairs that stand next to each other on one line:
+    evidence for repairing hyphenation and for reading columns."""
+
+    words: frozenset[str]
+    bigrams: dict[tuple[str, str], int]
+
+    @classmethod
+    def of(cls, lines: list[str]) -> _Lexicon:
+        words: set[str] = set()
+        bigrams: Counter[tuple[str, str]] = Counter()
+        for line in lines:
+            toks = [w.lower() for w in _WORD.findall(line)]
+            words.update(toks)
+            words.update(w.lower() for w in _COMPOUND.findall(line))
+            bigrams.update(zip(toks, toks[1:]))
+        return cls(frozenset(words), dict(bigrams))
+
+
+def _join_hyphenated(first: str, second: str, lex: _Lexicon) -> str:
+    """Join a line ending in ``first`` (which ends with "-") to a line starting with ``second``.
+
+    The rule, in order: keep the hyphen when the second piece does not start with a lowercase
+    letter ("al-" + "Kadhimi", "anti-" + "US") or the first piece is not plain letters ("U.S.-" +
+    "led"); otherwise trust the document itself (the joined word, or the hyphenated form, seen
+    elsewhere in the text); then join when the second piece is a suffix ("govern-ment"); keep the
+    hyphen for typical compound heads ("then-prime", "well-known") and tails ("Iran-backed");
+    otherwise join as one word ("mili-tia", "Washing-ton", "al-Ka-dhimi").
+    """
+    stem = first[:-1]
+    m = _HYPHEN_END.search(first)
+    lead = _LEAD_WORD.match(second)
+    if m is None or lead is None or not second[0].islower():
+        return first + second
+    head, tail = m.group(2), lead.group(0)
+    h, t = head.lower(), tail.lower()
+    if (h + t) in lex.words:
+        return stem + second
+    if f"{h}-{t}" in lex.words or t in _HYPHEN_TAILS:
+        return first + second
+    if t in _SUFFIXES:
+        return stem + second
+    if h in _HYPHEN_HEADS:
+        return first + second
+    return stem + second
+
+
+# --------------------------------------------------------------------------- paragraphs
+
+_ENDS_HYPHEN = re.compile(r"[^\W\d_]-$")
+_OPEN_QUOTE = "\"'“‘(["
+
+
+def _starts_lower(s: str) -> bool:
+    return bool(s) and s[0].islower()
+
+
+def _paragraphs_of_block(block: list[str], lex: _Lexicon, width: float | None = None) -> list[str]:
+    """Join the lines of one blank-line-free block into paragraphs.
+
+    Two lines are joined when the first ends with a hyphenated fragment and the second starts in
+    lowercase, when the second continues a sentence (lowercase start, no sentence end before it),
+    or when the block is hard-wrapped (several lines near its full width, at most 130 characters)
+    and the first line is a full line. A hard-wrapped line that ends a sentence well short of the
+    width ends a paragraph. ``None`` entries are soft breaks (a gap in a PDF column): they end a
+    paragraph unless the text plainly continues across them.
+    """
+    lines = [ln for ln in block if ln is None or ln]
+    real = [ln for ln in lines if ln]
+    if not real:
+        return []
+    if width is None:
+        longest = max(len(ln) for ln in real)
+        full = [ln for ln in real if len(ln) >= 0.7 * longest]
+        wrapped = 40 <= longest <= 130 and len(full) >= 2 and len(real) >= 2
+        width = float(sorted(len(ln) for ln in full)[len(full) // 2]) if wrapped else None
+    paras: list[str] = []
+    cur = ""
+    soft_gap = False
+    for ln in lines:
+        if ln is None:
+            soft_gap = True
+            continue
+        if not cur:
+            cur, soft_gap = ln, False
+            continue
+        if _ENDS_HYPHEN.search(cur) and _starts_lower(ln):
+            cur = _join_hyphenated(cur, ln, lex)
+        elif _starts_lower(ln) and not _TERMINAL.search(cur):
+            cur = f"{cur} {ln}"
+        elif (
+            not soft_gap
+            and width is not None
+            and len(_last_line(cur)) >= 0.7 * width
+            and (not _TERMINAL.search(cur) or len(_last_line(cur)) >= 0.85 * width)
+            and not cur.endswith(":")
+        ):
+            cur = f"{cur}\n{ln}"  # "\n" marks the physical line so its width can be measured
+        else:
+            paras.append(cur)
+            cur = ln
+        soft_gap = False
+    if cur:
+        paras.append(cur)
+    return [p.replace("\n", " ") for p in paras]
+
+
+def _last_line(s: str) -> str:
+    return s[s.rfind("\n") + 1 :]
+
+
+# --------------------------------------------------------------------------- two columns
+
+_MIN_WIDE = 60  # a physical line of a two-column page holds two ~45-character column lines
+_MIN_REGION_LINES = 8
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    score: float
+    back: int  # index of the chosen split on the previous line, -1 at the start
+    left_tail: str  # the last non-empty left-column part on the best path so far
+    right_tail: str
+
+
+# A little English grammar for telling which column a word at a column boundary belongs to: a
+# closed-class word is hardly ever followed by these classes ("a of", "troops' of", "in at").
+_DET = frozenset("a an the his its their our your my every no".split())
+_PREP = frozenset(
+    "of in on at to for with by from into onto over under after before during against between "
+    "through without within among via upon".split()
+)
+_CONJ = frozenset("and or but nor".split())
+_AUX = frozenset("is are was were be been being has have had will would can could should must".split())
+_PRON = frozenset("he she it they we i you".split())
+_BAD_NEXT: dict[frozenset[str], frozenset[str]] = {
+    _DET: _DET | _PREP | _CONJ | _AUX | _PRON,
+    _PREP: _PREP | _CONJ | _AUX,
+    _CONJ: _CONJ,
+}
+_CLOSED_CLASS = _DET | _PREP | _CONJ | _AUX | _PRON
+_POSSESSIVE = re.compile(r"[^\W\d_]['’]s?$")
+_EDGE_PUNCT = "\"'“”‘’()[],;:.!?…"
+
+
+def _first_word(s: str) -> str:
+    return s.split(" ", 1)[0].strip(_EDGE_PUNCT).lower()
+
+
+def _last_word(s: str) -> str:
+    return s.rsplit(" ", 1)[-1].lower()
+
+
+def _bad_pair(prev_word: str, next_word: str) -> bool:
+    """True for two words that hardly ever stand in a row with no punctuation between them."""
+    bare = prev_word.strip(_EDGE_PUNCT)
+    if bare != prev_word and not prev_word.endswith(("’", "'")):
+        return False  # punctuation between them: anything may follow
+    for cls, bad in _BAD_NEXT.items():
+        if bare in cls:
+            return next_word in bad
+    return bool(_POSSESSIVE.search(prev_word)) and next_word in _PREP | _CONJ | _AUX
+
+
+def _pair_score(prev_word: str, next_word: str, lex: _Lexicon) -> float:
+    """Plausibility of two words read in a row, from the little grammar above and from word
+    pairs that the same document has elsewhere ("Prime" + "Minister")."""
+    score = -1.5 if _bad_pair(prev_word, next_word) else 0.0
+    if (prev_word.strip(_EDGE_PUNCT), next_word) in lex.bigrams:
+        score += 1.0
+    return score
+
+
+def _continuity(prev: str, cur: str, lex: _Lexicon) -> float:
+    """How well ``cur`` reads as the next line of a column that so far ended with ``prev``."""
+    if not prev or not cur:
+        return 0.0
+    first = cur[0]
+    if _ENDS_HYPHEN.search(prev):
+        if not first.islower():
+            return -2.0
+        m, lead = _HYPHEN_END.search(prev), _LEAD_WORD.match(cur)
+        if m is None or lead is None:
+            return 0.0
+        if (m.group(2) + lead.group(0)).lower() in lex.words:
+            return 4.5
+        # The rest of a broken word is seldom a word like "and" or "the" on its own.
+        return 2.0 if lead.group(0) in _CLOSED_CLASS else 3.0
+    if _TERMINAL.search(prev):
+        if first.isupper() or first.isdigit() or first in _OPEN_QUOTE:
+            return 1.0
+        return -2.0 if first.islower() else 0.0
+    # Mid-sentence: a lowercase or a capitalised word (a name) may follow; grammar decides.
+    return 1.0 + _pair_score(_last_word(prev), _first_word(cur), lex)
+
+
+_INNER_HYPHEN = re.compile(r"[^\W\d_]- (?!(?:and|or|to|nor)\b)\S")
+_INNER_STOP = re.compile(r"(?<![A-Z])(?!Mr|Ms|Dr|St|No)[^\W\d_]{2}[.!?] [a-z]")
+
+
+def _part_penalty(part: str, prev_tail: str, width: float, tol: float) -> float:
+    """Cost of ``part`` as one physical line of a column ``width`` characters wide (about)."""
+    n = len(part)
+    # Inside one column line a "frag- ment" break or a sentence end followed by lowercase means the
+    # split is in the wrong place ("pre- and post-war" is the exception that stays cheap).
+    cost = 2.0 * len(_INNER_HYPHEN.findall(part)) + 1.5 * len(_INNER_STOP.findall(part))
+    cost += 0.02 * min(abs(n - width), tol) ** 2  # prefer the usual width: breaks ties between splits
+    if n > width + tol:
+        return cost + 0.5 * (n - width - tol)
+    if n >= width - tol:
+        return cost
+    short = width - tol - n
+    if _TERMINAL.search(part):
+        return cost + 0.05 * short  # the last line of a paragraph
+    heading = _word_count(part) <= 6 and part[0].isupper() and (not prev_tail or _TERMINAL.search(prev_tail))
+    return cost + (0.02 if heading else 0.2) * short
+
+
+def _candidates(line: str, width: float, tol: float) -> list[int]:
+    """Split positions worth trying: spaces that leave a plausible left column, and the two ends
+    (the whole line in one column, the other column having a gap)."""
+    lo, hi = 3, width + tol + 6
+    cands = [i for i, ch in enumerate(line) if ch == " " and lo <= i <= hi]
+    return [0, *cands, len(line)]
+
+
+def _parts(line: str, split: int) -> tuple[str, str]:
+    return line[:split].strip(), line[split:].strip()
+
+
+def _solve(
+    lines: list[str], widths: tuple[float, float], lex: _Lexicon
+) -> tuple[list[tuple[str, str]], float]:
+    """Best split of every line into (left, right) by dynamic programming over split positions.
+    Scores reward column widths near ``width`` and column text that reads on from the line above
+    (hyphenated fragments continued in lowercase, sentences continued, sentence ends followed by
+    capitals)."""
+    wl, wr = widths
+    tol = max(5.0, 0.15 * max(wl, wr))
+    cands = [_candidates(ln, wl, tol) for ln in lines]
+    table: list[list[_State]] = []
+    for i, line in enumerate(lines):
+        row: list[_State] = []
+        for split in cands[i]:
+            left, right = _parts(line, split)
+            if not left and not right:
+                row.append(_State(0.0, 0, "", ""))
+                continue
+            gap_cost = 1.5 if (not left or not right) else 0.0
+            if left and right:
+                junction = (_last_word(left), _first_word(right))
+                if lex.bigrams.get((junction[0].strip(_EDGE_PUNCT), junction[1]), 0) >= 2:
+                    gap_cost += 1.0  # the split would tear apart a word pair seen elsewhere
+                elif _bad_pair(*junction):
+                    gap_cost -= 1.5  # two words that cannot follow each other: columns meet here
+            best: _State | None = None
+            prev_row = table[i - 1] if i else [_State(0.0, -1, "", "")]
+            for k, prev in enumerate(prev_row):
+                score = prev.score - gap_cost
+                score += _continuity(prev.left_tail, left, lex) if left else 0.0
+                score += _continuity(prev.right_tail, right, lex) if right else 0.0
+                score -= _part_penalty(left, prev.left_tail, wl, tol) if left else 0.0
+                score -= _part_penalty(right, prev.right_tail, wr, tol) if right else 0.0
+                if best is None or score > best.score:
+                    best = _State(
+                        score, k if i else -1, left or prev.left_tail, right or prev.right_tail
+                    )
+            assert best is not None
+            row.append(best)
+        table.append(row)
+    # Walk back from the best final state.
+    k = max(range(len(table[-1])), key=lambda j: table[-1][j].score)
+    total = table[-1][k].score
+    splits: list[int] = [0] * len(lines)
+    for i in range(len(lines) - 1, -1, -1):
+        splits[i] = cands[i][k]
+        k = table[i][k].back
+    return [_parts(ln, s) for ln, s in zip(lines, splits, strict=True)], total
+
+
+def _single_column_score(lines: list[str], lex: _Lexicon) -> float:
+    return sum(_continuity(a, b, lex) for a, b in zip(lines, lines[1:]))
+
+
+def _find_regions(lines: list[str]) -> list[tuple[int, int]]:
+    """Candidate two-column regions [start, end): runs of wide lines of similar length, allowing a
+    single blank line between runs, trimmed of leading narrow lines (a title above the columns)."""
+    regions: list[tuple[int, int]] = []
+    n = len(lines)
+    i = 0
+    while i < n:
+        if len(lines[i]) < _MIN_WIDE:
+            i += 1
+            continue
+        start = i
+        end = i
+        while end < n:
+            if lines[end]:
+                end += 1
+            elif end + 1 < n and len(lines[end + 1]) >= _MIN_WIDE and end > start:
+                end += 1  # one blank line inside the columns (a heading gap)
+            else:
+                break
+        wide = [len(ln) for ln in lines[start:end] if len(ln) >= _MIN_WIDE]
+        if len(wide) >= _MIN_REGION_LINES:
+            med = sorted(wide)[len(wide) // 2]
+            body = [ln for ln in lines[start:end] if ln]
+            in_band = sum(0.75 * med <= len(ln) <= 1.2 * med for ln in body)
+            blanks = (end - start) - len(body)
+            if med <= 160 and in_band >= 0.7 * len(body) and blanks <= max(1, len(body) // 10):
+                regions.append((start, end))
+        i = max(end, i + 1)
+    return regions
+
+
+_MID_HYPHEN = re.compile(r"[^\W\d_]{2}- [a-z]")
+
+
+def _deinterleave(region: list[str], lex: _Lexicon) -> list[str] | None:
+    """Rebuild a two-column region as left-column paragraphs then right-column paragraphs, or
+    return None when the region does not read better as two columns than as one."""
+    lines = [ln for ln in region if ln]
+    mid_hyphens = sum(bool(_MID_HYPHEN.search(ln)) for ln in lines)
+    if mid_hyphens < 2:
+        return None  # cheap gate: glued columns almost always show "frag- ment" mid-line
+    wide = sorted(len(ln) for ln in lines if len(ln) >= _MIN_WIDE)
+    width = (wide[len(wide) // 2] - 1) / 2
+    parts, score = _solve(lines, (width, width), lex)
+    # The two columns rarely hold the same number of characters per line: measure each on the
+    # first solution and solve again.
+    both = [(len(a), len(b)) for a, b in parts if a and b]
+    if len(both) >= _MIN_REGION_LINES:
+        wl = float(sorted(a for a, _ in both)[len(both) // 2])
+        wr = float(sorted(b for _, b in both)[len(both) // 2])
+        parts, score = _solve(lines, (wl, wr), lex)
+        width = (wl + wr) / 2
+    # Evidence: left parts ending in a hyphenated fragment that the next left part continues.
+    confirmed = 0
+    last_left = ""
+    for left, _ in parts:
+        if left and last_left and _ENDS_HYPHEN.search(last_left) and _starts_lower(left):
+            confirmed += 1
+        last_left = left or last_left
+    baseline = _single_column_score(lines, lex)
+    if confirmed < 2 or score <= baseline:
+        return None
+    left_col: list[str | None] = []
+    right_col: list[str | None] = []
+    for left, right in parts:
+        left_col.append(left or None)
+        right_col.append(right or None)
+    column_text = [*left_col, None, *right_col]
+    return _paragraphs_of_block(column_text, lex, width=width)
+
+
+# --------------------------------------------------------------------------- case artefacts
+
+_CASE_EXCEPTIONS = frozenset(
+    "pH iOS iPadOS macOS tvOS watchOS mRNA tRNA rRNA miRNA siRNA mAb kW kV kB mA mV dB eV nM mM "
+    "iPS qPCR pKa".split()
+)
+_SMALLCAPS_ACRONYM = re.compile(r"\b[a-z][A-Z]{1,4}\b")
+_SMALLCAPS_WORD = re.compile(r"\b([a-z]{2,}[A-Z]+)\b((?: (?:IN|ON|AT|THE|AN?|OF|FOR|BY|AS|TO|FROM|WITH|AND)\b)*)")
+#: Proper names whose first word small caps turned lowercase ("the united States").
+_LOWERED_NAMES = re.compile(
+    r"\b(united)(?= (?:States|Kingdom|Nations|Arab Emirates)\b)|\b(new)(?= (?:York|Zealand|Delhi|Jersey|Mexico)\b)"
+    r"|\b(saudi)(?= Arabia\b)|\b(hong)(?= Kong\b)|\b(sri)(?= Lanka\b)"
+    r"|\b(south|north)(?= (?:Korea|Sudan)\b)"
+)
+
+
+def _fix_case(par: str) -> str:
+    def acronym(m: re.Match[str]) -> str:
+        word = m.group(0)
+        return word if word in _CASE_EXCEPTIONS else word.upper()
+
+    def smallcaps_word(m: re.Match[str]) -> str:
+        word, lead_in = m.group(1), m.group(2)
+        if word in _CASE_EXCEPTIONS:
+            return m.group(0)
+        # All-caps function words right after it belong to the same small-caps lead-in.
+        return word.capitalize() + " ".join(w.capitalize() for w in lead_in.split(" "))
+
+    par = _SMALLCAPS_ACRONYM.sub(acronym, par)
+    par = _SMALLCAPS_WORD.sub(smallcaps_word, par)
+    return _LOWERED_NAMES.sub(lambda m: m.group(0).capitalize(), par)
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def normalise(text: str) -> str:
+    """Clean article text: main text only, page furniture dropped, two-column PDF text
+    de-interleaved, hyphenation and small-caps artefacts repaired, paragraphs separated by
+    ``"\\n\\n"``. Deterministic; never raises on a ``str``; idempotent on ordinary articles."""
+    try:
+        return _normalise(text)
+    except Exception:  # noqa: BLE001 - the contract is "never raises"; fall back to whitespace only
+        lines = _SPACES.sub(" ", str(text)).split("\n")
+        return "\n\n".join(ln.strip() for ln in lines if ln.strip())
+
+
+def _normalise(text: str) -> str:
+    if looks_like_html(text):
+        text = _html_to_text(text)
+    text = _clean_chars(text)
+    # Case artefacts are repaired per line first: the column reader must see "US", not "uS".
+    lines = [_fix_case(line) for line in _strip_furniture(text.split("\n"))]
+    lex = _Lexicon.of(lines)
+    paragraphs: list[str] = []
+    regions = _find_regions(lines)
+    pos = 0
+    for start, end in regions:
+        rebuilt = _deinterleave(lines[start:end], lex)
+        if rebuilt is None:
+            continue
+        paragraphs.extend(_paragraphs_of_lines(lines[pos:start], lex))
+        paragraphs.extend(rebuilt)
+        pos = end
+    paragraphs.extend(_paragraphs_of_lines(lines[pos:], lex))
+    out = (_SPACES.sub(" ", _fix_case(p)).strip() for p in paragraphs)
+    return "\n\n".join(p for p in out if p)
+
+
+def _paragraphs_of_lines(lines: list[str], lex: _Lexicon) -> list[str]:
+    paras: list[str] = []
+    block: list[str] = []
+    for line in [*lines, ""]:
+        if line:
+            block.append(line)
+        elif block:
+            paras.extend(_paragraphs_of_block(block, lex))
+            block = []
+    return paras
+
+
+_HEADLINE_MAX_WORDS = 25
+
+
+def _looks_like_headline(par: str) -> bool:
+    words = par.split()
+    return (
+        2 <= len(words) <= _HEADLINE_MAX_WORDS
+        and not par.endswith(".")
+        and not par.endswith((":", ",", ";", "-", "–", "—"))
+        and any(w[:1].isupper() for w in words)
+        and not _is_furniture_line(par)
+    )
+
+
+def _same_text(a: str, b: str) -> bool:
+    def key(s: str) -> str:
+        return " ".join(re.sub(r"[^\w\s]", " ", s.casefold()).split())
+
+    return key(a) == key(b)
+
+
+def split_title(clean_text: str, given_title: str | None = None) -> tuple[str, str]:
+    """Split normalised text into ``(title, body)``.
+
+    With ``given_title`` the title is that (whitespace-collapsed), and a first paragraph that
+    repeats it (ignoring case and punctuation) is dropped from the body. Otherwise the title is the
+    first paragraph, among the leading short ones, that looks like a headline (2-25 words, no
+    final period, not furniture); paragraphs skipped before it stay in the body. No headline
+    found: ``("", clean_text)``.
+    """
+    paras = [p.strip() for p in clean_text.split("\n\n") if p.strip()]
+    if given_title is not None and given_title.strip():
+        title = " ".join(given_title.split())
+        for i, par in enumerate(paras[:3]):
+            if _same_text(par, title):
+                del paras[i]
+                break
+        return title, "\n\n".join(paras)
+    for i, par in enumerate(paras[:4]):
+        if _looks_like_headline(par):
+            return par, "\n\n".join(paras[:i] + paras[i + 1 :])
+        if _word_count(par) > _HEADLINE_MAX_WORDS:
+            break  # the body has started
+    return "", "\n\n".join(paras)
