@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -159,7 +160,7 @@ def build_blocks(contradiction: Contradiction, story_title: str, kind: AlertKind
     shortened with "…" and sides beyond what fits are counted, not shown."""
     c = contradiction
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": truncate(story_title or "Untitled story", MAX_HEADER_CHARS), "emoji": False}},
+        {"type": "header", "text": {"type": "plain_text", "text": truncate(story_title, MAX_HEADER_CHARS) or "Untitled story", "emoji": False}},
     ]
     head = "New contradiction" if kind == "new" else f"Updated contradiction (version {c.version})"
     line = f"*{head}* · {_KIND_LABEL.get(c.kind, c.kind)} about *{escape(describe_about(c.about))}*"
@@ -318,6 +319,8 @@ class SlackWebhookAlerter(Alerter):
             seconds = float(raw)
         except ValueError:  # missing, or an HTTP date (Slack sends seconds)
             return self._backoff(attempt)
+        if not math.isfinite(seconds):
+            return self._backoff(attempt)
         return min(max(seconds, 0.0), self.max_retry_after_s)
 
     def post(self, payload: dict[str, Any]) -> DeliveryResult:
@@ -332,6 +335,10 @@ class SlackWebhookAlerter(Alerter):
                 # the exception text may quote the URL, so only its type is kept
                 error = f"{type(exc).__name__} posting to {self.host}"
                 delay = self._backoff(attempt)
+            except httpx.HTTPError as exc:  # not a network problem: retrying will not help
+                error = f"{type(exc).__name__} posting to {self.host}"
+                log.error("slack webhook %s: %s", self.host, error)
+                return DeliveryResult("failed", self.channel, attempts, error)
             else:
                 status = response.status_code
                 if 200 <= status < 300:

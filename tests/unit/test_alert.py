@@ -164,6 +164,13 @@ def test_blocks_show_title_kind_sides_and_context() -> None:
     assert "0.83" in context and "Internal dispute" in context and "2024-03-01 08:00 UTC" in context
 
 
+@pytest.mark.parametrize("title", ["", "   ", "\n\t"])
+def test_blank_titles_get_a_placeholder_header(title: str) -> None:
+    payload = build_blocks(_contradiction(), title, "new")
+    _check_block_kit(payload)
+    assert payload["blocks"][0]["text"]["text"] == "Untitled story"
+
+
 def test_update_blocks_say_version() -> None:
     c = _contradiction().model_copy(update={"version": 3})
     assert "version 3" in build_blocks(c, "T", "update")["blocks"][1]["text"]["text"]
@@ -231,6 +238,14 @@ def test_429_sleeps_retry_after_then_delivers_once(slack: FakeSlack) -> None:
     assert sleeps == [1.0, 1.0]
     assert len(slack.posts) == 3  # two refused, exactly one accepted
     assert slack.posts[0]["json"] == slack.posts[2]["json"]
+
+
+def test_unusable_retry_after_falls_back_to_backoff(slack: FakeSlack) -> None:
+    slack.script = [(429, {"Retry-After": "nan"}), (429, {}), (429, {"Retry-After": "100000"})]
+    sleeps: list[float] = []
+    result = _alerter(slack.url, sleeps, backoff_base_s=0.5, max_retry_after_s=30).send(AlertMessage(_contradiction(), "T", "new"))
+    assert result.status == "sent"
+    assert sleeps == [0.5, 1.0, 30.0]
 
 
 def test_500_backs_off_then_delivers(slack: FakeSlack) -> None:

@@ -58,7 +58,8 @@ T0 = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def server_url() -> Iterator[str]:
-    with osmem_server.OsmemServer.start() as server:
+    # japanese=False: the Japanese analyser is loaded lazily and costs ~3 s on first use
+    with osmem_server.OsmemServer.start(japanese=False) as server:
         yield server.url
 
 

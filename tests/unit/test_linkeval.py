@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipeline.linkeval import bcubed, pairwise, worst
+
+GOLD = {"a": "g1", "b": "g1", "c": "g2"}
+
+
+def test_perfect_prediction_scores_one() -> None:
+    pred = {"a": "x", "b": "x", "c": "y"}
+    assert bcubed(pred, GOLD) == (1.0, 1.0, 1.0)
+    assert pairwise(pred, GOLD) == (1.0, 1.0, 1.0)
+
+
+def test_everything_in_one_cluster() -> None:
+    pred = {"a": "x", "b": "x", "c": "x"}
+    p, r, f = bcubed(pred, GOLD)
+    # a and b each see 2 of 3 right companions, c sees only itself.
+    assert p == pytest.approx((2 / 3 + 2 / 3 + 1 / 3) / 3)
+    assert r == 1.0
+    assert f == pytest.approx(2 * p / (p + 1))
+    pp, pr, _ = pairwise(pred, GOLD)
+    assert (pp, pr) == (pytest.approx(1 / 3), 1.0)
+
+
+def test_all_singletons() -> None:
+    pred = {"a": "1", "b": "2", "c": "3"}
+    p, r, _ = bcubed(pred, GOLD)
+    assert p == 1.0
+    assert r == pytest.approx((1 / 2 + 1 / 2 + 1) / 3)
+    pp, pr, pf = pairwise(pred, GOLD)
+    assert (pp, pr, pf) == (1.0, 0.0, 0.0)
+
+
+def test_articles_missing_from_prediction_are_ignored() -> None:
+    assert bcubed({"a": "x", "b": "x"}, GOLD) == (1.0, 1.0, 1.0)
+
+
+def test_worst_reports_merges_and_splits_with_titles() -> None:
+    gold = {"a": "g1", "b": "g1", "c": "g2", "d": "g2", "e": "g3", "f": "g3"}
+    pred = {"a": "x", "b": "x", "c": "x", "d": "y", "e": "z", "f": "z"}
+    titles = {k: f"title {k}" for k in gold}
+    merges, splits = worst(pred, gold, titles, n=5)
+    assert [m.cluster for m in merges] == ["x"]
+    assert merges[0].parts == {"g1": ("a", "b"), "g2": ("c",)}
+    assert merges[0].titles["c"] == "title c"
+    assert [s.cluster for s in splits] == ["g2"]
+    assert set(splits[0].parts) == {"x", "y"}
+    assert "title" in merges[0].describe()
+
+
+labels = st.dictionaries(st.text("abcdefgh", min_size=1, max_size=3), st.integers(0, 4), min_size=1, max_size=30)
+
+
+@given(labels)
+def test_relabelled_gold_is_perfect(gold_ints: dict[str, int]) -> None:
+    gold = {k: f"g{v}" for k, v in gold_ints.items()}
+    pred = {k: f"p{v * 7 + 3}" for k, v in gold_ints.items()}  # a bijection of cluster names
+    assert bcubed(pred, gold) == pytest.approx((1.0, 1.0, 1.0))
+    assert pairwise(pred, gold) == pytest.approx((1.0, 1.0, 1.0))
+
+
+@given(labels, st.lists(st.integers(0, 4), min_size=30, max_size=30))
+def test_metrics_are_in_unit_interval(gold_ints: dict[str, int], draws: list[int]) -> None:
+    gold = {k: str(v) for k, v in gold_ints.items()}
+    pred = {k: str(d) for k, d in zip(gold, draws, strict=False)}
+    for metric in (bcubed, pairwise):
+        p, r, f = metric(pred, gold)
+        for v in (p, r, f):
+            assert 0.0 <= v <= 1.0 and not math.isnan(v)
+        assert f <= max(p, r) + 1e-12
