@@ -423,11 +423,11 @@ class AliasTable:
 
     def patterns(self) -> list[dict[str, str]]:
         """spaCy EntityRuler phrase patterns: every canonical name and alias of every entry with
-        ``ruler: true`` (except one-word names that are a word of another entity's name), as written plus capitalised, headline-case and upper-case variants (the
+        ``ruler: true`` (except one-word non-acronym names that are a word of another entity's name), as written plus capitalised, headline-case and upper-case variants (the
         ruler matches ORTH, case-sensitively, so "us" the pronoun is never matched). ``id`` is the
         canonical name, so a matched span's ``ent_id_`` is its canonical name."""
-        # A one-word name that is also a word of ANOTHER entity's longer name ("Hizballah" in
-        # "Kataib Hizballah") is left to the NER: a ruler match runs first and would split an
+        # A one-word name (not an acronym) that is also a word of ANOTHER entity's longer name
+        # ("Hizballah" in "Kataib Hizballah") is left to the NER: a ruler match runs first and would split an
         # unlisted spelling of the longer name in two. canonical() still folds it.
         inner_words: dict[str, set[str]] = {}
         for e in self._entries:
@@ -446,7 +446,11 @@ class AliasTable:
                 if not _key(surface):
                     continue
                 tokens = _distinctive(surface)
-                if len(tokens) == 1 and inner_words.get(_consonants(tokens[0]), set()) - {e.name}:
+                if (
+                    len(tokens) == 1
+                    and not _is_acronym(surface)  # "PMF" in "PMF security branch" is the same kind of thing
+                    and inner_words.get(_consonants(tokens[0]), set()) - {e.name}
+                ):
                     continue
                 for variant in _case_variants(surface):
                     if (variant, e.name) in seen:

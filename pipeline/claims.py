@@ -201,7 +201,7 @@ def _canonical(span: Span) -> str:
 
 
 def _ancestors_until_sentence(t: Token) -> Iterator[Token]:
-    while t.head is not t:
+    while t.head != t:
         t = t.head
         yield t
 
@@ -218,8 +218,8 @@ def _clean_phrase(tokens: Iterable[Token]) -> str:
         toks = toks[:-1]
     text = "".join(t.text_with_ws for t in toks).strip()
     text = re.sub(r"\s+", " ", text)
-    if toks and toks[0].pos_ == "DET" and text:
-        text = text[0].lower() + text[1:]
+    if toks and text and toks[0].pos_ != "PROPN" and not toks[0].ent_type_ in ("NORP", "GPE", "ORG", "PERSON"):
+        text = text[0].lower() + text[1:]  # "The military" -> "the military", keep "Iraqi authorities"
     return text
 
 
@@ -312,10 +312,14 @@ def _sentence(sent: Span, st: _State) -> None:
 def _source_tokens(sent: Span, lex: Lexicon) -> set[int]:
     out: set[int] = set()
     for t in sent:
-        if _lemma(t) in lex.say_verbs or _lemma(t) in lex.doubt_verbs:
-            for c in t.children:
-                if c.dep_ in ("nsubj",) :
-                    out.update(x.i for x in c.subtree)
+        if _lemma(t) in lex.say_verbs or (
+            _lemma(t) in lex.doubt_verbs and any(c.dep_ == "ccomp" for c in t.children)
+        ):
+            subj = [c for c in t.children if c.dep_ == "nsubj"]
+            for c in subj:
+                out.update(x.i for x in c.subtree)
+            if not subj and (trailing := _trailing_source(t, lex)) is not None:
+                out.update(range(trailing[1].i - 10, t.i))  # the phrase lies just before the verb
         if t.lower_ == "according":
             for c in t.children:
                 if c.lower_ == "to":
@@ -337,7 +341,7 @@ def _number_phrases(sent: Span) -> list[tuple[list[Token], Token]]:
 
     def root_of(toks: list[Token]) -> Token:
         ids = {t.i for t in toks}
-        roots = [t for t in toks if t.head.i not in ids or t.head is t]
+        roots = [t for t in toks if t.head.i not in ids or t.head == t]
         return roots[-1] if roots else toks[-1]
 
     for ent in sent.ents:
@@ -405,7 +409,7 @@ def _is_age(toks: list[Token]) -> bool:
 def _counted(root: Token) -> tuple[Token | None, Token]:
     """(counted noun or None, the token whose grammatical role carries the count)."""
     head = root.head
-    if root.dep_ in ("nummod", "quantmod", "amod", "compound", "nmod", "det") and head is not root and head.pos_ in (
+    if root.dep_ in ("nummod", "quantmod", "amod", "compound", "nmod", "det") and head != root and head.pos_ in (
         "NOUN",
         "PROPN",
     ):
@@ -449,7 +453,7 @@ def _predicate(arg: Token, noun: Token | None, lex: Lexicon) -> tuple[str, Token
     while a.dep_ == "conj" and a.head.pos_ in ("NOUN", "PROPN", "NUM"):
         a = a.head
     head, dep = a.head, a.dep_
-    if head is a:
+    if head == a:
         return None
     if dep == "conj" and _is_verbish(head):
         dep = "dobj"  # "detained three commanders and 20 other fighters": spaCy hangs the conjunct on the verb
@@ -478,11 +482,16 @@ def _predicate(arg: Token, noun: Token | None, lex: Lexicon) -> tuple[str, Token
     return None
 
 
+def _is_clause_head(t: Token) -> bool:
+    # a "verb" in a nominal role is a tagging slip ("The US airstrikes in March killed ...")
+    return _is_verbish(t) and t.dep_ not in ("nsubj", "nsubjpass", "dobj", "pobj", "amod", "compound")
+
+
 def _clause_verb(t: Token) -> Token | None:
-    if _is_verbish(t):
+    if _is_clause_head(t):
         return t
     for a in _ancestors_until_sentence(t):
-        if _is_verbish(a):
+        if _is_clause_head(a):
             return a
     return None
 
@@ -494,7 +503,9 @@ def _say(anchor: Token, sent: Span, st: _State) -> _Say:
     lex = st.lex
     modality = "asserted"
     chain = [anchor, *_ancestors_until_sentence(anchor)]
-    if any(_lemma(a) in lex.doubt_verbs for a in chain):
+    # "he doubted that X": only a clause under a doubt verb is doubted ("questioning the 14 men" is not)
+    doubters = {a.i for prev, a in zip(chain, chain[1:]) if _lemma(a) in lex.doubt_verbs and prev.dep_ == "ccomp"}
+    if doubters:
         modality = "doubted"
     pred_mods = {c.lower_ for c in anchor.children}
     if pred_mods & {"reportedly", "allegedly"} and modality == "asserted":
@@ -504,11 +515,15 @@ def _say(anchor: Token, sent: Span, st: _State) -> _Say:
     first: _Say | None = None
     for a in chain[1:]:
         lem = _lemma(a)
-        if lem not in lex.say_verbs and lem not in lex.doubt_verbs:
+        if lem not in lex.say_verbs and a.i not in doubters:
             continue
         subj = _subject(a)
         if subj is None:
-            continue
+            trailing = _trailing_source(a, lex)
+            if trailing is None:
+                continue
+            st.sources.append(trailing)
+            return _Say(trailing[0], "attributed", modality, a)
         text = _source_text(subj)
         if modality == "asserted" and any(c.dep_ == "advmod" and c.lower_ in lex.reported_adverbs for c in a.children):
             modality = "reported"
@@ -534,6 +549,29 @@ def _say(anchor: Token, sent: Span, st: _State) -> _Say:
     return _Say(st.outlet, "outlet", modality, None)
 
 
+def _trailing_source(verb: Token, lex: Lexicon) -> tuple[str, Token] | None:
+    """'..., government officials and paramilitary sources said.' when the parser lost the subject:
+    the short noun phrase between the last comma and a sentence-final say-verb."""
+    sent = verb.sent
+    after = [t for t in sent if t.i > verb.i and not t.is_punct and not t.is_space]
+    if after:
+        return None
+    toks: list[Token] = []
+    for i in range(verb.i - 1, max(sent.start, verb.i - 10) - 1, -1):
+        t = verb.doc[i]
+        if t.text == ",":
+            break
+        if _is_verbish(t) and t.dep_ not in ("amod", "compound"):
+            return None
+        toks.insert(0, t)
+    else:
+        return None
+    heads = [t for t in toks if t.pos_ in ("NOUN", "PROPN") and _lemma(t) in lex.person_nouns]
+    if not toks or not heads:
+        return None
+    return _clean_phrase(toks), heads[-1]
+
+
 def _subject(verb: Token) -> Token | None:
     v: Token | None = verb
     for _ in range(4):
@@ -542,7 +580,7 @@ def _subject(verb: Token) -> Token | None:
         for c in v.children:
             if c.dep_ == "nsubj":
                 return c
-        if v.dep_ in ("conj", "advcl", "xcomp") and v.head is not v:
+        if v.dep_ in ("conj", "advcl", "xcomp") and v.head != v:
             v = v.head  # "denied any transfer and said ...": the subject of the first verb
         else:
             return None
@@ -552,7 +590,7 @@ def _subject(verb: Token) -> Token | None:
 def _source_text(subj: Token) -> str:
     drop: set[int] = set()
     for t in subj.subtree:
-        if t is not subj and t.dep_ in ("relcl", "acl", "appos", "advcl"):
+        if t != subj and t.dep_ in ("relcl", "acl", "appos", "advcl"):
             drop.update(x.i for x in t.subtree)
     return _clean_phrase(t for t in subj.subtree if t.i not in drop)
 
@@ -604,10 +642,10 @@ def _event(predicate: str, anchor: Token, noun: Token | None, sent: Span, st: _S
         if anchor.pos_ == "NOUN" and r.i in {x.i for x in anchor.subtree}:
             ok = True
         elif verb is not None:
-            rv = _clause_verb(r.head) if r.head is not r else r
-            if rv is verb:
+            rv = _clause_verb(r.head) if r.head != r else r
+            if rv == verb:
                 ok = True
-            elif verb.dep_ in ("relcl", "acl") and verb.head in list(r.ancestors) and rv is _clause_verb(verb.head):
+            elif verb.dep_ in ("relcl", "acl") and verb.head in list(r.ancestors) and rv == _clause_verb(verb.head):
                 ok = True
         if not ok:
             continue
@@ -617,6 +655,27 @@ def _event(predicate: str, anchor: Token, noun: Token | None, sent: Span, st: _S
     if best is None or best[1] is None:
         return "main"
     return f"{predicate}@{best[1]}"
+
+
+def _segment(sent: Span, at: Token | None) -> tuple[int, int]:
+    """Character offsets of the sentence, cut at blank lines: the parser often runs a headline or a
+    dateline into the first paragraph, and the quote shown to editors should be the paragraph's."""
+    start, end = sent.start_char, sent.end_char
+    if at is not None and "\n\n" in sent.text:
+        for t in sent:
+            if "\n\n" in t.text or "\n\n" in t.whitespace_:
+                cut = t.idx + len(t.text_with_ws)
+                if t.i < at.i:
+                    start = cut
+                elif t.i > at.i:
+                    end = t.idx
+                    break
+    text = sent.doc.text
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
 
 
 def _make(
@@ -631,9 +690,11 @@ def _make(
     say: _Say,
     polarity: str = "asserted",
     denies: str | None = None,
+    at: Token | None = None,
 ) -> Claim:
     kind = "slot" if slot is not None else "count"
-    cid = stable_id(st.article_id, str(sent.start_char), predicate, theme, str(value if slot is None else slot))
+    start, end = _segment(sent, at)
+    cid = stable_id(st.article_id, str(start), predicate, theme, str(value if slot is None else slot))
     return Claim(
         id=cid,
         article_id=st.article_id,
@@ -647,9 +708,9 @@ def _make(
         modality=say.modality,  # type: ignore[arg-type]
         source=say.source,
         source_kind=say.kind,  # type: ignore[arg-type]
-        sentence=sent.text,
-        start=sent.start_char,
-        end=sent.end_char,
+        sentence=sent.doc.text[start:end],
+        start=start,
+        end=end,
         denies=denies,
     )
 
@@ -671,7 +732,7 @@ def _nationality_of(root: Token, noun: Token | None, st: _State) -> tuple[str, T
     if _lemma(head) != "be":
         return None
     for c in head.children:
-        if c.dep_ in ("attr", "acomp") and c is not root:
+        if c.dep_ in ("attr", "acomp") and c != root:
             d = _demonym(c)
             if d:
                 return d, head
@@ -687,7 +748,7 @@ def _count_from_number(sent: Span, toks: list[Token], root: Token, st: _State) -
         return
     noun, arg = _counted(root)
     # "one of those commanders was Iranian": a nationality count among the current frame's people
-    if arg is root and root.dep_ == "nsubj":
+    if arg == root and root.dep_ == "nsubj":
         nat = _nationality_of(root, noun, st)
         frame = st.frame()
         if nat is not None and frame is not None:
@@ -695,7 +756,7 @@ def _count_from_number(sent: Span, toks: list[Token], root: Token, st: _State) -
                 say = _say(nat[1], sent, st)
                 v = Interval(lo=value.lo, hi=None, hedge="at least", fuzzy=value.fuzzy)
                 st.emit(_make(st, sent, predicate="nationality", theme=f"people:{nat[0]}", event=frame.event,
-                              value=v, say=say))
+                              value=v, say=say, at=nat[1]))
             return
     # "A PMF official said it was 19": the number completes the article's current frame
     if noun is None and root.dep_ == "attr" and _lemma(root.head) == "be":
@@ -705,13 +766,13 @@ def _count_from_number(sent: Span, toks: list[Token], root: Token, st: _State) -
             frame = st.frame()
             if frame is not None and (say.kind == "attributed" or subj.lower_ not in ("it", "that")):
                 st.emit(_make(st, sent, predicate=frame.predicate, theme=frame.theme, event=frame.event,
-                              value=value, say=say))
+                              value=value, say=say, at=root))
             return
     toll = _toll(root, lex)
     if toll is not None:
         say = _say(toll[1], sent, st)
         event = _event(toll[0], toll[1], None, sent, st)
-        st.emit(_make(st, sent, predicate=toll[0], theme="people", event=event, value=value, say=say))
+        st.emit(_make(st, sent, predicate=toll[0], theme="people", event=event, value=value, say=say, at=toll[1]))
         return
     found = _predicate(arg, noun, lex)
     theme = _theme_of(noun, lex)
@@ -738,13 +799,13 @@ def _count_from_number(sent: Span, toks: list[Token], root: Token, st: _State) -
     polarity = "denied" if any(c.dep_ == "neg" for c in anchor.children) else "asserted"
     if count_verb is not None:
         ev = _event("count", anchor, noun, sent, st)
-        event = count_verb if ev == "main" else f"{count_verb}@{ev.split('@', 1)[1]}"
+        event = f"count:{count_verb}" if ev == "main" else f"count:{count_verb}@{ev.split('@', 1)[1]}"
     else:
         event = _event(predicate, anchor, noun, sent, st)
     if noun is not None and any(c.dep_ == "amod" and c.lower_ == "other" for c in noun.children):
         value = _others(st, predicate, theme, event, value)
     st.emit(_make(st, sent, predicate=predicate, theme=theme, event=event, value=value, say=say,
-                  polarity=polarity))
+                  polarity=polarity, at=anchor))
 
 
 def _others(st: _State, predicate: str, theme: str, event: str, value: Interval) -> Interval:
@@ -790,7 +851,7 @@ def _zero_count(sent: Span, noun: Token, st: _State) -> None:
         if frame is not None:
             say = _say(noun.head, sent, st)
             st.emit(_make(st, sent, predicate="nationality", theme=f"people:{d}", event=frame.event,
-                          value=zero, say=say))
+                          value=zero, say=say, at=noun))
         return
     theme = _theme_of(noun, lex)
     if theme is None:
@@ -801,7 +862,7 @@ def _zero_count(sent: Span, noun: Token, st: _State) -> None:
     predicate, anchor = found
     say = _say(anchor, sent, st)
     st.emit(_make(st, sent, predicate=predicate, theme=theme, event=_event(predicate, anchor, noun, sent, st),
-                  value=zero, say=say))
+                  value=zero, say=say, at=anchor))
 
 
 def _peopleish(t: Token, lex: Lexicon) -> bool:
@@ -815,7 +876,7 @@ def _slot_text(t: Token) -> str:
     """Light canonical form of the noun phrase headed by ``t`` (entities by canonical name)."""
     doc = t.doc
     for ent in doc.ents:
-        if ent.root is t and all(x.i in range(ent.start, ent.end) or x.is_punct or x.dep_ == "det"
+        if ent.root == t and all(x.i in range(ent.start, ent.end) or x.is_punct or x.dep_ == "det"
                                  for x in t.subtree if x.dep_ not in ("prep", "relcl", "acl", "appos")):
             return _canonical(ent)
     left: set[int] = {t.i}
@@ -829,9 +890,25 @@ def _slot_text(t: Token) -> str:
             for p in c.children:
                 if p.dep_ == "pobj":
                     appos = [a for a in p.children if a.dep_ == "appos" and a.ent_type_]
-                    target = appos[0] if appos else p
-                    return f"{text} of {_slot_text(target)}"
+                    named = appos[0] if appos else _apposed_entity(p)
+                    return f"{text} of {_slot_text(named) if named is not None else _slot_text(p)}"
     return text
+
+
+def _apposed_entity(t: Token) -> Token | None:
+    """'..., Iraq's umbrella grouping, the Popular Mobilization Forces (PMF)': the named entity that
+    directly follows the phrase after a comma (the parser often misattaches such appositions)."""
+    doc = t.doc
+    i = t.right_edge.i + 1
+    if i >= len(doc) or doc[i].text != ",":
+        return None
+    i += 1
+    if i < len(doc) and doc[i].lower_ == "the":
+        i += 1
+    for ent in doc.ents:
+        if ent.start == i and ent.label_ in ("ORG", "NORP", "PERSON", "FAC", "GPE"):
+            return ent.root
+    return None
 
 
 def _custody(sent: Span, st: _State) -> None:
@@ -852,12 +929,12 @@ def _custody(sent: Span, st: _State) -> None:
             if dest is not None:
                 polarity = "denied" if any(c.dep_ == "neg" for c in t.children) else "asserted"
                 st.emit(_make(st, sent, predicate="custody", theme="people", event=_event("custody", t, None, sent, st),
-                              slot=_slot_text(dest), say=say, polarity=polarity))
+                              slot=_slot_text(dest), say=say, polarity=polarity, at=t))
             elif say.modality == "doubted":
                 prior = next((c for c in reversed(st.claims) if c.predicate == "custody" and c.polarity == "asserted"), None)
                 if prior is not None:
                     st.emit(_make(st, sent, predicate="custody", theme=prior.theme, event=prior.event,
-                                  slot=prior.slot, say=say, denies=prior.id))
+                                  slot=prior.slot, say=say, denies=prior.id, at=t))
             del theme
         elif lem == "custody" and t.dep_ == "pobj" and t.head.lower_ == "in":
             holder = next((p for c in t.children if c.dep_ == "prep" and c.lower_ == "of"
@@ -870,7 +947,7 @@ def _custody(sent: Span, st: _State) -> None:
                 continue
             say = _say(carrier, sent, st)
             st.emit(_make(st, sent, predicate="custody", theme="people",
-                          event=_event("custody", carrier, None, sent, st), slot=_slot_text(holder), say=say))
+                          event=_event("custody", carrier, None, sent, st), slot=_slot_text(holder), say=say, at=carrier))
 
 
 def _denials(sent: Span, st: _State) -> None:
@@ -903,7 +980,7 @@ def _denials(sent: Span, st: _State) -> None:
             say = _say(t, sent, st)
         if prior is not None:
             st.emit(_make(st, sent, predicate=prior.predicate, theme=prior.theme, event=prior.event,
-                          value=prior.value, slot=prior.slot, say=say, polarity="denied", denies=prior.id))
+                          value=prior.value, slot=prior.slot, say=say, polarity="denied", denies=prior.id, at=t))
         elif custody:
             st.emit(_make(st, sent, predicate="custody", theme="people", event="main", slot="unspecified",
-                          say=say, polarity="denied"))
+                          say=say, polarity="denied", at=t))

@@ -30,6 +30,15 @@ from pipeline.types import LinkFeatures
 TIME_PRIOR = {"ts_newest": 1.5, "ts_mean": 1.0}
 TIME_PRIOR_BIAS_SHIFT = -1.0
 MIN_TIMED_POSITIVES = 50
+#: "miss" features (share of the article's weight on terms the story never used) only where
+#: they tell two events of one kind apart: names, numbers/dates, words.
+MISS_FEATURES = ("miss_entities_all", "miss_numbers_all", "miss_tokens_all")
+
+
+def default_features(config: LinkerConfig) -> list[str]:
+    """A cosine per configured sub-vector plus the :data:`MISS_FEATURES` it has."""
+    cos = [f"cos_{s}" for s in config.subvectors]
+    return cos + [m for m in MISS_FEATURES if m[len("miss_") :] in config.subvectors]
 
 
 def collect_pairs(
@@ -122,8 +131,8 @@ def train(
     *,
     features: Sequence[str] | None = None,
     l2: float = 1.0,
-    rounds: int = 2,
-    top_only: bool = True,
+    rounds: int = 1,
+    top_only: bool = False,
 ) -> LinkWeights:
     """Fit the content (and, with enough dated pairs, the timed) model on a labelled replay.
 
@@ -133,7 +142,7 @@ def train(
     ``features`` picks the content features (default: a cosine per configured sub-vector).
     """
     config = config or LinkerConfig(weights=_placeholder())
-    names = list(features) if features is not None else [f"cos_{s}" for s in config.subvectors]
+    names = list(features) if features is not None else default_features(config)
     gx, gy, gt = collect_pairs(rows, feats, config, mode="gold")
     content, timed_model, note = _fit(gx, gy, gt, names, l2)
     n_pairs, n_pos = len(gy), sum(gy)

@@ -150,7 +150,10 @@ def load_nlp(model: str, aliases: AliasTable) -> Language:
     # Before the NER, ruler spans are fixed constraints the NER labels around; overwrite_ents only
     # matters if something upstream set entities, and then the table should win.
     ruler = nlp.add_pipe(RULER_PIPE, config={"overwrite_ents": True, "phrase_matcher_attr": "ORTH"}, **ner_position)
-    ruler.add_patterns(aliases.patterns())  # type: ignore[attr-defined]
+    # EntityRuler.add_patterns runs every upstream component (tagger, parser, ...) over each phrase
+    # pattern; patterns only need the tokenizer, and that alone cuts ~0.5 s off the load.
+    with nlp.select_pipes(disable=nlp.pipe_names):
+        ruler.add_patterns(aliases.patterns())  # type: ignore[attr-defined]
     canonical = nlp.add_pipe(CANONICAL_PIPE, last=True)
     canonical.aliases = aliases  # type: ignore[attr-defined]
     return nlp

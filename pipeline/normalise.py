@@ -38,11 +38,12 @@ __all__ = ["FURNITURE_PATTERNS", "looks_like_html", "normalise", "split_title"]
 # --------------------------------------------------------------------------- characters
 
 # Zero-width and invisible formatting characters, and the soft hyphen: removed outright.
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\u2061\u2062\u2063\u2064"))
+_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\u2061\u2062\u2063\u2064]")
 _LINE_BREAKS = re.compile(r"\r\n|[\r\u2028\u2029\x0b\x0c\x85]")
 _SPACES = re.compile(r"[^\S\n]+")  # any whitespace but the newline
 
 
+_SOFT_HYPHEN_EOL = re.compile("\u00ad[^\\S\n]*\n")
 # C0/C1 controls (tab and newline excepted), bidi overrides and lone surrogates.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
@@ -52,10 +53,10 @@ def _clean_chars(text: str) -> str:
     text = _LINE_BREAKS.sub("\n", text)
     # A soft hyphen at a line end marks a word broken across the lines: keep it as a hyphen so
     # that the paragraph joiner repairs the word; elsewhere it is invisible and goes.
-    text = re.sub("\u00ad[^\\S\n]*\n", "-\n", text).translate(_INVISIBLE)
+    text = _INVISIBLE.sub("", _SOFT_HYPHEN_EOL.sub("-\n", text))
     # A control character between two words must not glue them together: it becomes a space.
-    text = _SPACES.sub(" ", _CONTROL.sub(" ", text))
-    return "\n".join(line.strip() for line in text.split("\n"))
+    text = _CONTROL.sub(" ", text)
+    return "\n".join(" ".join(line.split()) for line in text.split("\n"))
 
 
 # --------------------------------------------------------------------------- HTML
@@ -136,6 +137,7 @@ FURNITURE_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
     )
 )
 
+_FURNITURE = re.compile("|".join(f"(?:{p.pattern})" for p in FURNITURE_PATTERNS), re.I)
 _SIZE_TOKENS = frozenset({"xs", "s", "sm", "m", "md", "l", "lg", "xl", "xxl", "a-", "a+", "a"})
 _STRAY_LETTER = re.compile(r"(?<!\S)(?![aAI](?!\S))[^\W\d_](?!\S)")
 _GLUED_WORDS = re.compile(r"[a-z]{3}[A-Z][a-z]")
@@ -145,9 +147,9 @@ _TERMINAL = re.compile(r"[.!?…][\"'”’)\]]*$")
 def _is_furniture_line(line: str) -> bool:
     if not line or len(line) > 160:
         return False
-    if any(p.fullmatch(line) for p in FURNITURE_PATTERNS):
+    if _FURNITURE.fullmatch(line):
         return True
-    letters = sum(ch.isalpha() for ch in line)
+    letters = sum(map(str.isalpha, line))
     visible = len(line) - line.count(" ")
     if visible and letters / visible < 0.3 and not re.search(r"\d[\d,.]*\s*(?:%|percent)", line):
         return True  # rules, bullets, pipes, lone numbers and dates in odd formats
@@ -178,8 +180,9 @@ def _strip_furniture(lines: list[str]) -> list[str]:
         if not line:
             continue
         if line in repeated or _is_furniture_line(line) or line == prev:
-            out[i] = ""
-        prev = line  # a duplicated caption: only the exact repeat right after it goes
+            out[i] = ""  # the same line again right after itself (past blanks): a doubled caption
+        else:
+            prev = line
     # Runs of size-picker tokens ("XS", "SM", "MD", "LG", one per line or on one line).
     i = 0
     while i < n:
@@ -250,6 +253,9 @@ class _Lexicon:
         return cls(frozenset(words), dict(bigrams))
 
 
+_NO_LEXICON = _Lexicon(frozenset(), {})
+
+
 def _join_hyphenated(first: str, second: str, lex: _Lexicon) -> str:
     """Join a line ending in ``first`` (which ends with "-") to a line starting with ``second``.
 
@@ -281,6 +287,7 @@ def _join_hyphenated(first: str, second: str, lex: _Lexicon) -> str:
 # --------------------------------------------------------------------------- paragraphs
 
 _ENDS_HYPHEN = re.compile(r"[^\W\d_]-$")
+_LINE_END_HYPHEN = re.compile(r"[^\s\-–—]-$")  # "mili-", "U.S.-", but not a dash " -"
 _OPEN_QUOTE = "\"'“‘(["
 
 
@@ -317,7 +324,7 @@ def _paragraphs_of_block(block: list[str], lex: _Lexicon, width: float | None = 
         if not cur:
             cur, soft_gap = ln, False
             continue
-        if _ENDS_HYPHEN.search(cur) and _starts_lower(ln):
+        if _LINE_END_HYPHEN.search(cur) and (ln[0].isalnum()):
             cur = _join_hyphenated(cur, ln, lex)
         elif _starts_lower(ln) and not _TERMINAL.search(cur):
             cur = f"{cur} {ln}"
@@ -346,14 +353,6 @@ def _last_line(s: str) -> str:
 
 _MIN_WIDE = 60  # a physical line of a two-column page holds two ~45-character column lines
 _MIN_REGION_LINES = 8
-
-
-@dataclass(frozen=True, slots=True)
-class _State:
-    score: float
-    back: int  # index of the chosen split on the previous line, -1 at the start
-    left_tail: str  # the last non-empty left-column part on the best path so far
-    right_tail: str
 
 
 # A little English grammar for telling which column a word at a column boundary belongs to: a
@@ -404,115 +403,151 @@ def _pair_score(prev_word: str, next_word: str, lex: _Lexicon) -> float:
     return score
 
 
-def _continuity(prev: str, cur: str, lex: _Lexicon) -> float:
-    """How well ``cur`` reads as the next line of a column that so far ended with ``prev``."""
-    if not prev or not cur:
-        return 0.0
-    first = cur[0]
-    if _ENDS_HYPHEN.search(prev):
-        if not first.islower():
-            return -2.0
-        m, lead = _HYPHEN_END.search(prev), _LEAD_WORD.match(cur)
-        if m is None or lead is None:
-            return 0.0
-        if (m.group(2) + lead.group(0)).lower() in lex.words:
-            return 4.5
-        # The rest of a broken word is seldom a word like "and" or "the" on its own.
-        return 2.0 if lead.group(0) in _CLOSED_CLASS else 3.0
-    if _TERMINAL.search(prev):
-        if first.isupper() or first.isdigit() or first in _OPEN_QUOTE:
-            return 1.0
-        return -2.0 if first.islower() else 0.0
-    # Mid-sentence: a lowercase or a capitalised word (a name) may follow; grammar decides.
-    return 1.0 + _pair_score(_last_word(prev), _first_word(cur), lex)
-
-
 _INNER_HYPHEN = re.compile(r"[^\W\d_]- (?!(?:and|or|to|nor)\b)\S")
 _INNER_STOP = re.compile(r"(?<![A-Z])(?!Mr|Ms|Dr|St|No)[^\W\d_]{2}[.!?] [a-z]")
 
 
-def _part_penalty(part: str, prev_tail: str, width: float, tol: float) -> float:
+class _Part:
+    """One column's share of a physical line, with what the scorer needs precomputed."""
+
+    __slots__ = ("text", "n", "first", "first_word", "last_word", "lead", "hyphen_head", "terminal",
+                 "heading", "inner_cost")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.n = len(text)
+        self.first = text[:1]
+        self.first_word = _first_word(text) if text else ""
+        self.last_word = _last_word(text) if text else ""
+        lead = _LEAD_WORD.match(text)
+        self.lead = lead.group(0) if lead else ""
+        m = _HYPHEN_END.search(text) if text.endswith("-") else None
+        self.hyphen_head = m.group(2) if m and _ENDS_HYPHEN.search(text) else ""
+        self.terminal = bool(text) and _TERMINAL.search(text) is not None
+        self.heading = bool(text) and _word_count(text) <= 6 and text[0].isupper() and not self.terminal
+        # Inside one column line a "frag- ment" break or a sentence end followed by lowercase means
+        # the split is in the wrong place ("pre- and post-war" stays cheap).
+        self.inner_cost = 2.0 * len(_INNER_HYPHEN.findall(text)) + 1.5 * len(_INNER_STOP.findall(text))
+
+
+_EMPTY = _Part("")
+
+
+def _continuity(prev: _Part, cur: _Part, lex: _Lexicon) -> float:
+    """How well ``cur`` reads as the next line of a column that so far ended with ``prev``."""
+    if not prev.n or not cur.n:
+        return 0.0
+    first = cur.first
+    if prev.hyphen_head:
+        if not first.islower() or not cur.lead:
+            return -2.0
+        if (prev.hyphen_head + cur.lead).lower() in lex.words:
+            return 4.5
+        # The rest of a broken word is seldom a word like "and" or "the" on its own.
+        return 2.0 if cur.lead in _CLOSED_CLASS else 3.0
+    if prev.terminal:
+        if first.isupper() or first.isdigit() or first in _OPEN_QUOTE:
+            return 1.0
+        return -2.0 if first.islower() else 0.0
+    # Mid-sentence: a lowercase or a capitalised word (a name) may follow; grammar decides.
+    return 1.0 + _pair_score(prev.last_word, cur.first_word, lex)
+
+
+def _part_penalty(part: _Part, width: float, tol: float) -> float:
     """Cost of ``part`` as one physical line of a column ``width`` characters wide (about)."""
-    n = len(part)
-    # Inside one column line a "frag- ment" break or a sentence end followed by lowercase means the
-    # split is in the wrong place ("pre- and post-war" is the exception that stays cheap).
-    cost = 2.0 * len(_INNER_HYPHEN.findall(part)) + 1.5 * len(_INNER_STOP.findall(part))
-    cost += 0.02 * min(abs(n - width), tol) ** 2  # prefer the usual width: breaks ties between splits
+    n = part.n
+    cost = part.inner_cost + 0.02 * min(abs(n - width), tol) ** 2  # the usual width breaks ties
     if n > width + tol:
         return cost + 0.5 * (n - width - tol)
     if n >= width - tol:
         return cost
     short = width - tol - n
-    if _TERMINAL.search(part):
+    if part.terminal:
         return cost + 0.05 * short  # the last line of a paragraph
-    heading = _word_count(part) <= 6 and part[0].isupper() and (not prev_tail or _TERMINAL.search(prev_tail))
-    return cost + (0.02 if heading else 0.2) * short
+    return cost + (0.02 if part.heading else 0.2) * short  # a sub-heading may be short
 
 
 def _candidates(line: str, width: float, tol: float) -> list[int]:
     """Split positions worth trying: spaces that leave a plausible left column, and the two ends
     (the whole line in one column, the other column having a gap)."""
-    lo, hi = 3, width + tol + 6
-    cands = [i for i, ch in enumerate(line) if ch == " " and lo <= i <= hi]
+    hi = width + tol + 6
+    cands = [i for i, ch in enumerate(line) if ch == " " and 3 <= i <= hi]
     return [0, *cands, len(line)]
-
-
-def _parts(line: str, split: int) -> tuple[str, str]:
-    return line[:split].strip(), line[split:].strip()
 
 
 def _solve(
     lines: list[str], widths: tuple[float, float], lex: _Lexicon
 ) -> tuple[list[tuple[str, str]], float]:
     """Best split of every line into (left, right) by dynamic programming over split positions.
-    Scores reward column widths near ``width`` and column text that reads on from the line above
-    (hyphenated fragments continued in lowercase, sentences continued, sentence ends followed by
-    capitals)."""
+    Scores reward column widths near ``widths`` and column text that reads on from the line
+    above (hyphenated fragments continued in lowercase, sentences continued, sentence ends
+    followed by capitals, no impossible word pairs). A column with a gap on a line is compared
+    with its last non-empty line on the best path (an approximation that keeps the DP linear)."""
     wl, wr = widths
     tol = max(5.0, 0.15 * max(wl, wr))
-    cands = [_candidates(ln, wl, tol) for ln in lines]
-    table: list[list[_State]] = []
-    for i, line in enumerate(lines):
-        row: list[_State] = []
-        for split in cands[i]:
-            left, right = _parts(line, split)
-            if not left and not right:
-                row.append(_State(0.0, 0, "", ""))
-                continue
-            gap_cost = 1.5 if (not left or not right) else 0.0
-            if left and right:
-                junction = (_last_word(left), _first_word(right))
+    cache: dict[str, _Part] = {"": _EMPTY}
+
+    def part(text: str) -> _Part:
+        p = cache.get(text)
+        if p is None:
+            p = cache[text] = _Part(text)
+        return p
+
+    # Per line: candidate (split, left, right, own cost); per state: score, back pointer, tails.
+    prev_states: list[tuple[float, _Part, _Part]] = [(0.0, _EMPTY, _EMPTY)]
+    backs: list[list[int]] = []
+    options: list[list[tuple[int, _Part, _Part]]] = []
+    for line in lines:
+        opts: list[tuple[int, _Part, _Part]] = []
+        own: list[float] = []
+        for split in _candidates(line, wl, tol):
+            left, right = part(line[:split].strip()), part(line[split:].strip())
+            cost = 0.0
+            if left.n:
+                cost += _part_penalty(left, wl, tol)
+            if right.n:
+                cost += _part_penalty(right, wr, tol)
+            if not left.n or not right.n:
+                cost += 1.5 if (left.n or right.n) else 0.0
+            else:
+                junction = (left.last_word, right.first_word)
                 if lex.bigrams.get((junction[0].strip(_EDGE_PUNCT), junction[1]), 0) >= 2:
-                    gap_cost += 1.0  # the split would tear apart a word pair seen elsewhere
+                    cost += 1.0  # the split would tear apart a word pair seen elsewhere
                 elif _bad_pair(*junction):
-                    gap_cost -= 1.5  # two words that cannot follow each other: columns meet here
-            best: _State | None = None
-            prev_row = table[i - 1] if i else [_State(0.0, -1, "", "")]
-            for k, prev in enumerate(prev_row):
-                score = prev.score - gap_cost
-                score += _continuity(prev.left_tail, left, lex) if left else 0.0
-                score += _continuity(prev.right_tail, right, lex) if right else 0.0
-                score -= _part_penalty(left, prev.left_tail, wl, tol) if left else 0.0
-                score -= _part_penalty(right, prev.right_tail, wr, tol) if right else 0.0
-                if best is None or score > best.score:
-                    best = _State(
-                        score, k if i else -1, left or prev.left_tail, right or prev.right_tail
-                    )
-            assert best is not None
-            row.append(best)
-        table.append(row)
-    # Walk back from the best final state.
-    k = max(range(len(table[-1])), key=lambda j: table[-1][j].score)
-    total = table[-1][k].score
-    splits: list[int] = [0] * len(lines)
+                    cost -= 1.5  # two words that cannot follow each other: the columns meet here
+            opts.append((split, left, right))
+            own.append(cost)
+        states: list[tuple[float, _Part, _Part]] = []
+        back: list[int] = []
+        for (_, left, right), cost in zip(opts, own, strict=True):
+            best, best_k = -1e18, 0
+            for k, (score, ltail, rtail) in enumerate(prev_states):
+                sc = score
+                if left.n:
+                    sc += _continuity(ltail, left, lex)
+                if right.n:
+                    sc += _continuity(rtail, right, lex)
+                if sc > best:
+                    best, best_k = sc, k
+            _, ltail, rtail = prev_states[best_k]
+            states.append((best - cost, left if left.n else ltail, right if right.n else rtail))
+            back.append(best_k)
+        options.append(opts)
+        backs.append(back)
+        prev_states = states
+    k = max(range(len(prev_states)), key=lambda j: prev_states[j][0])
+    total = prev_states[k][0]
+    result: list[tuple[str, str]] = [("", "")] * len(lines)
     for i in range(len(lines) - 1, -1, -1):
-        splits[i] = cands[i][k]
-        k = table[i][k].back
-    return [_parts(ln, s) for ln, s in zip(lines, splits, strict=True)], total
+        _, left, right = options[i][k]
+        result[i] = (left.text, right.text)
+        k = backs[i][k]
+    return result, total
 
 
 def _single_column_score(lines: list[str], lex: _Lexicon) -> float:
-    return sum(_continuity(a, b, lex) for a, b in zip(lines, lines[1:]))
+    parts = [_Part(ln) for ln in lines]
+    return sum(_continuity(a, b, lex) for a, b in zip(parts, parts[1:]))
 
 
 def _find_regions(lines: list[str]) -> list[tuple[int, int]]:
@@ -547,15 +582,20 @@ def _find_regions(lines: list[str]) -> list[tuple[int, int]]:
 
 
 _MID_HYPHEN = re.compile(r"[^\W\d_]{2}- [a-z]")
+_MID_STOP = re.compile(r"(?<![A-Z])(?!Mr|Ms|Dr|St|No)[^\W\d_]{2}[.!?] [a-z]")
 
 
 def _deinterleave(region: list[str], lex: _Lexicon) -> list[str] | None:
     """Rebuild a two-column region as left-column paragraphs then right-column paragraphs, or
-    return None when the region does not read better as two columns than as one."""
+    return None when the region does not read better as two columns than as one.
+
+    Evidence needed: at least two places where a column line visibly ends in the middle of a
+    physical line ("frag- ment" or "end. lowercase"), the column reading confirming at least
+    two of them, and the column reading scoring better than reading the lines whole."""
     lines = [ln for ln in region if ln]
-    mid_hyphens = sum(bool(_MID_HYPHEN.search(ln)) for ln in lines)
-    if mid_hyphens < 2:
-        return None  # cheap gate: glued columns almost always show "frag- ment" mid-line
+    junctions = sum(len(_MID_HYPHEN.findall(ln)) + len(_MID_STOP.findall(ln)) for ln in lines)
+    if junctions < 2:
+        return None  # cheap gate: glued columns show "frag- ment" or "end. next" mid-line
     wide = sorted(len(ln) for ln in lines if len(ln) >= _MIN_WIDE)
     width = (wide[len(wide) // 2] - 1) / 2
     parts, score = _solve(lines, (width, width), lex)
@@ -567,11 +607,16 @@ def _deinterleave(region: list[str], lex: _Lexicon) -> list[str] | None:
         wr = float(sorted(b for _, b in both)[len(both) // 2])
         parts, score = _solve(lines, (wl, wr), lex)
         width = (wl + wr) / 2
-    # Evidence: left parts ending in a hyphenated fragment that the next left part continues.
+    # Confirmed junctions: a left part that ends a word fragment or a sentence, continued as such
+    # by the next left part, while the same physical line goes on with the right column.
     confirmed = 0
     last_left = ""
-    for left, _ in parts:
-        if left and last_left and _ENDS_HYPHEN.search(last_left) and _starts_lower(left):
+    for left, right in parts:
+        if left and last_left and (
+            (_ENDS_HYPHEN.search(last_left) and _starts_lower(left))
+        ):
+            confirmed += 1
+        if left and right and _TERMINAL.search(left) and _starts_lower(right):
             confirmed += 1
         last_left = left or last_left
     baseline = _single_column_score(lines, lex)
@@ -596,13 +641,25 @@ _SMALLCAPS_ACRONYM = re.compile(r"\b[a-z][A-Z]{1,4}\b")
 _SMALLCAPS_WORD = re.compile(r"\b([a-z]{2,}[A-Z]+)\b((?: (?:IN|ON|AT|THE|AN?|OF|FOR|BY|AS|TO|FROM|WITH|AND)\b)*)")
 #: Proper names whose first word small caps turned lowercase ("the united States").
 _LOWERED_NAMES = re.compile(
-    r"\b(united)(?= (?:States|Kingdom|Nations|Arab Emirates)\b)|\b(new)(?= (?:York|Zealand|Delhi|Jersey|Mexico)\b)"
+    r"\b(?=[unsh])(?:(united)(?= (?:States|Kingdom|Nations|Arab Emirates)\b)|\b(new)(?= (?:York|Zealand|Delhi|Jersey|Mexico)\b)"
     r"|\b(saudi)(?= Arabia\b)|\b(hong)(?= Kong\b)|\b(sri)(?= Lanka\b)"
-    r"|\b(south|north)(?= (?:Korea|Sudan)\b)"
+    r"|(south|north)(?= (?:Korea|Sudan)\b))"
 )
 
 
+_CAMEL = re.compile(r"[a-z][A-Z]")
+_LOWERED_HINTS = ("united ", "new ", "saudi ", "hong ", "sri ", "south ", "north ")
+
+
+def _fix_names(text: str) -> str:
+    if not any(hint in text for hint in _LOWERED_HINTS):
+        return text
+    return _LOWERED_NAMES.sub(lambda m: m.group(0).capitalize(), text)
+
+
 def _fix_case(par: str) -> str:
+    if _CAMEL.search(par) is None:
+        return _fix_names(par)
     def acronym(m: re.Match[str]) -> str:
         word = m.group(0)
         return word if word in _CASE_EXCEPTIONS else word.upper()
@@ -616,7 +673,7 @@ def _fix_case(par: str) -> str:
 
     par = _SMALLCAPS_ACRONYM.sub(acronym, par)
     par = _SMALLCAPS_WORD.sub(smallcaps_word, par)
-    return _LOWERED_NAMES.sub(lambda m: m.group(0).capitalize(), par)
+    return _fix_names(par)
 
 
 # --------------------------------------------------------------------------- entry points
@@ -636,12 +693,14 @@ def normalise(text: str) -> str:
 def _normalise(text: str) -> str:
     if looks_like_html(text):
         text = _html_to_text(text)
-    text = _clean_chars(text)
-    # Case artefacts are repaired per line first: the column reader must see "US", not "uS".
-    lines = [_fix_case(line) for line in _strip_furniture(text.split("\n"))]
-    lex = _Lexicon.of(lines)
-    paragraphs: list[str] = []
+    # Case artefacts are repaired first: the column reader must see "US", not "uS".
+    text = _fix_case(_clean_chars(text))
+    lines = _strip_furniture(text.split("\n"))
     regions = _find_regions(lines)
+    # The document's own vocabulary is only needed to repair hyphenation and to read columns.
+    needs_lex = bool(regions) or any(line.endswith("-") for line in lines)
+    lex = _Lexicon.of(lines) if needs_lex else _NO_LEXICON
+    paragraphs: list[str] = []
     pos = 0
     for start, end in regions:
         rebuilt = _deinterleave(lines[start:end], lex)
@@ -651,8 +710,11 @@ def _normalise(text: str) -> str:
         paragraphs.extend(rebuilt)
         pos = end
     paragraphs.extend(_paragraphs_of_lines(lines[pos:], lex))
-    out = (_SPACES.sub(" ", _fix_case(p)).strip() for p in paragraphs)
-    return "\n\n".join(p for p in out if p)
+    # Lines joined into one paragraph can make furniture that no single line was ("Home" + "All").
+    paragraphs = [p for p in paragraphs if not _is_furniture_line(p)]
+    # Joining lines can bring a lowered name back together ("united" + "States").
+    out = "\n\n".join(paragraphs)
+    return _fix_names(out)
 
 
 def _paragraphs_of_lines(lines: list[str], lex: _Lexicon) -> list[str]:

@@ -265,6 +265,14 @@ def _split_affixes(tokens: list[str]) -> tuple[list[str], list[tuple[str, str]]]
     return tokens, hedges
 
 
+def _floor(x: float) -> float:
+    return float(math.floor(round(x, 9)))  # round first: 100 * 1.1 is 110.00000000000001
+
+
+def _ceil(x: float) -> float:
+    return float(math.ceil(round(x, 9)))
+
+
 def parse_quantity(text: str, *, band: float = 0.2) -> Interval | None:
     """Parse one number phrase as written into an Interval, or None when it is not a count.
 
@@ -305,9 +313,9 @@ def parse_quantity(text: str, *, band: float = 0.2) -> Interval | None:
     elif kind == "le":
         lo = 0.0
     elif kind == "near":
-        lo, fuzzy = float(math.floor(lo * (1 - band))), True
+        lo, fuzzy = _floor(lo * (1 - band)), True
     elif kind == "about":
-        lo, new_hi, fuzzy = float(math.floor(lo * (1 - band))), float(math.ceil(hi * (1 + band))), True
+        lo, new_hi, fuzzy = _floor(lo * (1 - band)), _ceil(hi * (1 + band)), True
     return Interval(lo=float(lo), hi=None if new_hi is None else float(new_hi), hedge=hedge or vague, fuzzy=fuzzy)
 
 
