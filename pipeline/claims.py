@@ -141,6 +141,7 @@ class Lexicon:
     person_nouns: frozenset[str]
     copula_subjects: frozenset[str]
     main_time_words: frozenset[str]
+    troop_verbs: frozenset[str]
 
     @classmethod
     def from_mapping(cls, raw: dict) -> Lexicon:
@@ -173,6 +174,7 @@ class Lexicon:
             person_nouns=fz(raw["person_nouns"]),
             copula_subjects=fz(raw["copula_subjects"]),
             main_time_words=fz(raw["main_time_words"]),
+            troop_verbs=fz(raw["troop_verbs"]),
         )
 
 
@@ -231,6 +233,8 @@ class _State:
     outlet: str
     lex: Lexicon
     main_gpes: frozenset[str]
+    text: str = ""  # doc.text, computed once (Doc.text joins every token on each access)
+    ents: tuple[Span, ...] = ()  # doc.ents, computed once (each access builds new spans)
     claims: list[Claim] = field(default_factory=list)
     ids: set[str] = field(default_factory=set)
     sources: list[tuple[str, Token]] = field(default_factory=list)  # (text, head noun)
@@ -240,6 +244,9 @@ class _State:
             if c.kind == "count" and c.polarity == "asserted" and c.predicate in self.lex.human_predicates:
                 return c
         return None
+
+    def sent_ents(self, sent: Span) -> list[Span]:
+        return [e for e in self.ents if e.start >= sent.start and e.end <= sent.end]
 
     def emit(self, c: Claim) -> None:
         if c.id not in self.ids:
@@ -260,6 +267,8 @@ def extract_claims(
         outlet=outlet or "the outlet",
         lex=lex,
         main_gpes=_main_gpes(doc),
+        text=doc.text,
+        ents=tuple(doc.ents),
     )
     for sent in doc.sents:
         _sentence(sent, st)
@@ -293,7 +302,7 @@ def _sentence(sent: Span, st: _State) -> None:
     excluded = _source_tokens(sent, st.lex)
     _denials(sent, st)  # first: a denial refers back to claims of earlier sentences only
     events: list[tuple[int, int, object]] = []
-    for toks, root in _number_phrases(sent):
+    for toks, root in _number_phrases(sent, st.sent_ents(sent)):
         if any(t.i in excluded for t in toks):
             continue  # "two officials said": the number belongs to the source
         events.append((toks[0].i, 0, (toks, root)))
@@ -333,7 +342,7 @@ def _source_tokens(sent: Span, lex: Lexicon) -> set[int]:
 _AFTER = frozenset({"dozen", "hundred", "thousand", "million", "billion", "dozens", "hundreds", "thousands"})
 
 
-def _number_phrases(sent: Span) -> list[tuple[list[Token], Token]]:
+def _number_phrases(sent: Span, ents: list[Span]) -> list[tuple[list[Token], Token]]:
     """Number phrases of a sentence as token lists with their syntactic root."""
     doc = sent.doc
     used: set[int] = set()
@@ -344,7 +353,7 @@ def _number_phrases(sent: Span) -> list[tuple[list[Token], Token]]:
         roots = [t for t in toks if t.head.i not in ids or t.head == t]
         return roots[-1] if roots else toks[-1]
 
-    for ent in sent.ents:
+    for ent in ents:
         if ent.label_ == "CARDINAL":
             toks = _extend_left(list(ent))
             used.update(t.i for t in toks)
@@ -381,7 +390,7 @@ def _extend_left(toks: list[Token]) -> list[Token]:
     start = toks[0].i
     for k in range(1, 5):
         i = start - k
-        if i < toks[0].sent.start or doc[i].lower_ not in _HEDGE_WORDS:
+        if i < 0 or doc[i].is_sent_start or doc[i].lower_ not in _HEDGE_WORDS:
             break
         cand = [doc[x] for x in range(i, start)] + toks
         if parse_quantity(_text(cand)) is not None and parse_quantity(_text(cand)) != parse_quantity(_text(toks)):
@@ -477,6 +486,10 @@ def _predicate(arg: Token, noun: Token | None, lex: Lexicon) -> tuple[str, Token
             for c in head.children:
                 if c.dep_ in ("acomp", "oprd", "xcomp") and c.lower_ in lex.adjectives:
                     return lex.adjectives[c.lower_], head
+                if c.dep_ == "prep" and c.lower_ == "among" and hl == "be":
+                    for p in c.children:  # "20 soldiers were among the dead"
+                        if p.dep_ == "pobj" and (p.lower_ in lex.adjectives or _lemma(p) in lex.implied_by_noun):
+                            return lex.adjectives.get(p.lower_) or lex.implied_by_noun[_lemma(p)], head
     if dep == "pobj" and head.lower_ == "of" and head.head.pos_ == "NOUN" and _lemma(head.head) in lex.nouns:
         return lex.nouns[_lemma(head.head)], head.head
     return None
@@ -626,7 +639,7 @@ def _event(predicate: str, anchor: Token, noun: Token | None, sent: Span, st: _S
     """``main`` or ``predicate@anchor`` (see the module docstring)."""
     verb = _clause_verb(anchor)
     best: tuple[int, str | None] | None = None
-    for ent in sent.ents:
+    for ent in st.sent_ents(sent):
         if ent.label_ not in ("DATE", "TIME", "GPE"):
             continue
         r = ent.root
@@ -657,11 +670,11 @@ def _event(predicate: str, anchor: Token, noun: Token | None, sent: Span, st: _S
     return f"{predicate}@{best[1]}"
 
 
-def _segment(sent: Span, at: Token | None) -> tuple[int, int]:
+def _segment(sent: Span, at: Token | None, text: str) -> tuple[int, int]:
     """Character offsets of the sentence, cut at blank lines: the parser often runs a headline or a
     dateline into the first paragraph, and the quote shown to editors should be the paragraph's."""
     start, end = sent.start_char, sent.end_char
-    if at is not None and "\n\n" in sent.text:
+    if at is not None and "\n\n" in text[start:end]:
         for t in sent:
             if "\n\n" in t.text or "\n\n" in t.whitespace_:
                 cut = t.idx + len(t.text_with_ws)
@@ -670,7 +683,6 @@ def _segment(sent: Span, at: Token | None) -> tuple[int, int]:
                 elif t.i > at.i:
                     end = t.idx
                     break
-    text = sent.doc.text
     while start < end and text[start].isspace():
         start += 1
     while end > start and text[end - 1].isspace():
@@ -693,7 +705,7 @@ def _make(
     at: Token | None = None,
 ) -> Claim:
     kind = "slot" if slot is not None else "count"
-    start, end = _segment(sent, at)
+    start, end = _segment(sent, at, st.text)
     cid = stable_id(st.article_id, str(start), predicate, theme, str(value if slot is None else slot))
     return Claim(
         id=cid,
@@ -708,7 +720,7 @@ def _make(
         modality=say.modality,  # type: ignore[arg-type]
         source=say.source,
         source_kind=say.kind,  # type: ignore[arg-type]
-        sentence=sent.doc.text[start:end],
+        sentence=st.text[start:end],
         start=start,
         end=end,
         denies=denies,
@@ -778,7 +790,7 @@ def _count_from_number(sent: Span, toks: list[Token], root: Token, st: _State) -
     theme = _theme_of(noun, lex)
     count_verb: str | None = None
     if found is None:
-        if theme in ("troops", "attacks"):
+        if theme == "attacks" or (theme == "troops" and _is_stock(arg, lex)):
             verb = _clause_verb(arg)
             found = (theme, verb if verb is not None else arg)
         elif noun is not None and _lemma(noun) in lex.implied_by_noun:
@@ -806,6 +818,13 @@ def _count_from_number(sent: Span, toks: list[Token], root: Token, st: _State) -
         value = _others(st, predicate, theme, event, value)
     st.emit(_make(st, sent, predicate=predicate, theme=theme, event=event, value=value, say=say,
                   polarity=polarity, at=anchor))
+
+
+def _is_stock(arg: Token, lex: Lexicon) -> bool:
+    """'there were 5,200 troops', 'has 2,500 troops', 'deployed 3,000 troops': a troop level, not
+    troops as the patient of some other event (which would not be comparable)."""
+    head = arg.head
+    return head != arg and arg.dep_ in ("attr", "dobj", "nsubj", "nsubjpass") and _lemma(head) in lex.troop_verbs
 
 
 def _others(st: _State, predicate: str, theme: str, event: str, value: Interval) -> Interval:
@@ -872,10 +891,10 @@ def _peopleish(t: Token, lex: Lexicon) -> bool:
     return _theme_of(t, lex) in ("people", "commanders")
 
 
-def _slot_text(t: Token) -> str:
+def _slot_text(t: Token, ents: tuple[Span, ...]) -> str:
     """Light canonical form of the noun phrase headed by ``t`` (entities by canonical name)."""
     doc = t.doc
-    for ent in doc.ents:
+    for ent in ents:
         if ent.root == t and all(x.i in range(ent.start, ent.end) or x.is_punct or x.dep_ == "det"
                                  for x in t.subtree if x.dep_ not in ("prep", "relcl", "acl", "appos")):
             return _canonical(ent)
@@ -890,12 +909,12 @@ def _slot_text(t: Token) -> str:
             for p in c.children:
                 if p.dep_ == "pobj":
                     appos = [a for a in p.children if a.dep_ == "appos" and a.ent_type_]
-                    named = appos[0] if appos else _apposed_entity(p)
-                    return f"{text} of {_slot_text(named) if named is not None else _slot_text(p)}"
+                    named = appos[0] if appos else _apposed_entity(p, ents)
+                    return f"{text} of {_slot_text(named if named is not None else p, ents)}"
     return text
 
 
-def _apposed_entity(t: Token) -> Token | None:
+def _apposed_entity(t: Token, ents: tuple[Span, ...]) -> Token | None:
     """'..., Iraq's umbrella grouping, the Popular Mobilization Forces (PMF)': the named entity that
     directly follows the phrase after a comma (the parser often misattaches such appositions)."""
     doc = t.doc
@@ -905,7 +924,7 @@ def _apposed_entity(t: Token) -> Token | None:
     i += 1
     if i < len(doc) and doc[i].lower_ == "the":
         i += 1
-    for ent in doc.ents:
+    for ent in ents:
         if ent.start == i and ent.label_ in ("ORG", "NORP", "PERSON", "FAC", "GPE"):
             return ent.root
     return None
@@ -929,7 +948,7 @@ def _custody(sent: Span, st: _State) -> None:
             if dest is not None:
                 polarity = "denied" if any(c.dep_ == "neg" for c in t.children) else "asserted"
                 st.emit(_make(st, sent, predicate="custody", theme="people", event=_event("custody", t, None, sent, st),
-                              slot=_slot_text(dest), say=say, polarity=polarity, at=t))
+                              slot=_slot_text(dest, st.ents), say=say, polarity=polarity, at=t))
             elif say.modality == "doubted":
                 prior = next((c for c in reversed(st.claims) if c.predicate == "custody" and c.polarity == "asserted"), None)
                 if prior is not None:
@@ -947,7 +966,7 @@ def _custody(sent: Span, st: _State) -> None:
                 continue
             say = _say(carrier, sent, st)
             st.emit(_make(st, sent, predicate="custody", theme="people",
-                          event=_event("custody", carrier, None, sent, st), slot=_slot_text(holder), say=say, at=carrier))
+                          event=_event("custody", carrier, None, sent, st), slot=_slot_text(holder, st.ents), say=say, at=carrier))
 
 
 def _denials(sent: Span, st: _State) -> None:

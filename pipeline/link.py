@@ -22,6 +22,10 @@ Contracts:
 - Restartable: ``export_story``/``export_retired`` plus :meth:`StoryLinker.restore` rebuild the
   same state, so a restored linker decides exactly as an uninterrupted one.
 
+Measured on ECB+ topics 1-20 (413 articles, no dates, worker NLP pipeline, shipped weights):
+BCubed P/R/F1 0.890/0.920/0.905, pairwise F1 0.877, about 1-2 ms per article for linking alone.
+Cross-validated (train topics 1-10 → test 11-20, and back): BCubed F1 0.914 and 0.877.
+
 Memory per live story: ``top_k_terms`` (default 300) floats per sub-vector, its document-frequency
 contribution (one int per distinct term of its members), up to ``max_fingerprints`` MinHash
 signatures and one decision per member article. The global document frequencies grow with the

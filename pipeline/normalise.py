@@ -193,16 +193,20 @@ def _strip_furniture(lines: list[str]) -> list[str]:
             for k in range(i, j):
                 out[k] = ""
         i = max(j, i + 1)
-    # After the last real paragraph, short label lines with no sentence ending are page chrome.
+    return out
+
+
+def _drop_trailing_labels(paragraphs: list[str]) -> list[str]:
+    """After the last real paragraph (8+ words ending a sentence), short paragraphs with no
+    sentence ending ("Related Topics", "World News") are page chrome."""
     last_real = max(
-        (k for k, line in enumerate(out) if _word_count(line) >= 8 and _TERMINAL.search(line)),
+        (k for k, par in enumerate(paragraphs) if _word_count(par) >= 8 and _TERMINAL.search(par)),
         default=None,
     )
-    if last_real is not None:
-        for k in range(last_real + 1, n):
-            if out[k] and _word_count(out[k]) <= 4 and not _TERMINAL.search(out[k]):
-                out[k] = ""
-    return out
+    if last_real is None:
+        return paragraphs
+    tail = [p for p in paragraphs[last_real + 1 :] if _word_count(p) > 4 or _TERMINAL.search(p)]
+    return paragraphs[: last_real + 1] + tail
 
 
 # --------------------------------------------------------------------------- hyphenation
@@ -360,14 +364,18 @@ _MIN_REGION_LINES = 8
 _DET = frozenset("a an the his its their our your my every no".split())
 _PREP = frozenset(
     "of in on at to for with by from into onto over under after before during against between "
-    "through without within among via upon".split()
+    "through without within among via upon along across around behind beyond near toward towards "
+    "amid despite per".split()
+)
+_SENTENCE_ADV = frozenset(
+    "meanwhile however moreover furthermore nevertheless nonetheless therefore meantime thus hence".split()
 )
 _CONJ = frozenset("and or but nor".split())
 _AUX = frozenset("is are was were be been being has have had will would can could should must".split())
 _PRON = frozenset("he she it they we i you".split())
 _BAD_NEXT: dict[frozenset[str], frozenset[str]] = {
-    _DET: _DET | _PREP | _CONJ | _AUX | _PRON,
-    _PREP: _PREP | _CONJ | _AUX,
+    _DET: _DET | _PREP | _CONJ | _AUX | _PRON | _SENTENCE_ADV,
+    _PREP: _PREP | _CONJ | _AUX | _SENTENCE_ADV,
     _CONJ: _CONJ,
 }
 _CLOSED_CLASS = _DET | _PREP | _CONJ | _AUX | _PRON
@@ -383,24 +391,24 @@ def _last_word(s: str) -> str:
     return s.rsplit(" ", 1)[-1].lower()
 
 
-def _bad_pair(prev_word: str, next_word: str) -> bool:
-    """True for two words that hardly ever stand in a row with no punctuation between them."""
+_NOTHING: frozenset[str] = frozenset()
+_AFTER_POSSESSIVE = _PREP | _CONJ | _AUX
+
+
+def _bad_followers(prev_word: str) -> frozenset[str]:
+    """The words that hardly ever follow ``prev_word`` with no punctuation between them."""
     bare = prev_word.strip(_EDGE_PUNCT)
     if bare != prev_word and not prev_word.endswith(("’", "'")):
-        return False  # punctuation between them: anything may follow
+        return _NOTHING  # punctuation between them: anything may follow
     for cls, bad in _BAD_NEXT.items():
         if bare in cls:
-            return next_word in bad
-    return bool(_POSSESSIVE.search(prev_word)) and next_word in _PREP | _CONJ | _AUX
+            return bad
+    return _AFTER_POSSESSIVE if _POSSESSIVE.search(prev_word) else _NOTHING
 
 
-def _pair_score(prev_word: str, next_word: str, lex: _Lexicon) -> float:
-    """Plausibility of two words read in a row, from the little grammar above and from word
-    pairs that the same document has elsewhere ("Prime" + "Minister")."""
-    score = -1.5 if _bad_pair(prev_word, next_word) else 0.0
-    if (prev_word.strip(_EDGE_PUNCT), next_word) in lex.bigrams:
-        score += 1.0
-    return score
+def _bad_pair(prev_word: str, next_word: str) -> bool:
+    """True for two words that hardly ever stand in a row with no punctuation between them."""
+    return next_word in _bad_followers(prev_word)
 
 
 _INNER_HYPHEN = re.compile(r"[^\W\d_]- (?!(?:and|or|to|nor)\b)\S")
@@ -410,8 +418,8 @@ _INNER_STOP = re.compile(r"(?<![A-Z])(?!Mr|Ms|Dr|St|No)[^\W\d_]{2}[.!?] [a-z]")
 class _Part:
     """One column's share of a physical line, with what the scorer needs precomputed."""
 
-    __slots__ = ("text", "n", "first", "first_word", "last_word", "lead", "hyphen_head", "terminal",
-                 "heading", "inner_cost")
+    __slots__ = ("text", "n", "first", "first_word", "last_word", "last_bare", "bad_next", "lead",
+                 "hyphen_head", "terminal", "heading", "inner_cost")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -419,6 +427,8 @@ class _Part:
         self.first = text[:1]
         self.first_word = _first_word(text) if text else ""
         self.last_word = _last_word(text) if text else ""
+        self.last_bare = self.last_word.strip(_EDGE_PUNCT)
+        self.bad_next = _bad_followers(self.last_word)
         lead = _LEAD_WORD.match(text)
         self.lead = lead.group(0) if lead else ""
         m = _HYPHEN_END.search(text) if text.endswith("-") else None
@@ -449,8 +459,12 @@ def _continuity(prev: _Part, cur: _Part, lex: _Lexicon) -> float:
         if first.isupper() or first.isdigit() or first in _OPEN_QUOTE:
             return 1.0
         return -2.0 if first.islower() else 0.0
-    # Mid-sentence: a lowercase or a capitalised word (a name) may follow; grammar decides.
-    return 1.0 + _pair_score(prev.last_word, cur.first_word, lex)
+    # Mid-sentence: a lowercase or a capitalised word (a name) may follow. The little grammar
+    # and the word pairs the document has elsewhere ("Prime" + "Minister") decide.
+    score = -0.5 if cur.first_word in prev.bad_next else 1.0
+    if (prev.last_bare, cur.first_word) in lex.bigrams:
+        score += 1.0
+    return score
 
 
 def _part_penalty(part: _Part, width: float, tol: float) -> float:
@@ -698,7 +712,7 @@ def _normalise(text: str) -> str:
     lines = _strip_furniture(text.split("\n"))
     regions = _find_regions(lines)
     # The document's own vocabulary is only needed to repair hyphenation and to read columns.
-    needs_lex = bool(regions) or any(line.endswith("-") for line in lines)
+    needs_lex = bool(regions) or any(_LINE_END_HYPHEN.search(line) for line in lines)
     lex = _Lexicon.of(lines) if needs_lex else _NO_LEXICON
     paragraphs: list[str] = []
     pos = 0
@@ -711,7 +725,7 @@ def _normalise(text: str) -> str:
         pos = end
     paragraphs.extend(_paragraphs_of_lines(lines[pos:], lex))
     # Lines joined into one paragraph can make furniture that no single line was ("Home" + "All").
-    paragraphs = [p for p in paragraphs if not _is_furniture_line(p)]
+    paragraphs = _drop_trailing_labels([p for p in paragraphs if not _is_furniture_line(p)])
     # Joining lines can bring a lowered name back together ("united" + "States").
     out = "\n\n".join(paragraphs)
     return _fix_names(out)
@@ -770,6 +784,6 @@ def split_title(clean_text: str, given_title: str | None = None) -> tuple[str, s
     for i, par in enumerate(paras[:4]):
         if _looks_like_headline(par):
             return par, "\n\n".join(paras[:i] + paras[i + 1 :])
-        if _word_count(par) > _HEADLINE_MAX_WORDS:
+        if _word_count(par) > _HEADLINE_MAX_WORDS or (_word_count(par) >= 8 and _TERMINAL.search(par)):
             break  # the body has started
     return "", "\n\n".join(paras)

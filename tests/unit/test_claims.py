@@ -39,7 +39,7 @@ def test_hand_built_doc() -> None:
         ents=["O", "O", "B-CARDINAL", "O", "O"],
     )
     (claim,) = extract_claims(doc, "hand", "Wire")
-    assert (claim.predicate, claim.theme, claim.event) == ("detained", "people", "main")
+    assert (claim.predicate, claim.theme, claim.event) == ("detained", "protesters", "main")
     assert claim.value is not None and claim.value.exact and claim.value.lo == 12
     assert (claim.source, claim.source_kind) == ("Wire", "outlet")
     assert doc.text[claim.start : claim.end] == claim.sentence
@@ -52,6 +52,7 @@ def test_lexicon_theme_classes() -> None:
     assert same == {"people"}
     assert lex.theme_class["commander"] == lex.theme_class["leader"] == "commanders"
     assert lex.subgroups["commanders"] == "people"
+    assert lex.theme_class["protester"] != "people"  # a specific group is its own quantity
 
 
 # --------------------------------------------------------------------------- sentences
