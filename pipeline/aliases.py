@@ -301,7 +301,7 @@ class AliasTable:
         surnames: dict[str, list[_Candidate]] = {}
         name_keys: dict[str, str] = {}
 
-        for order, e in enumerate(entries):
+        for e in entries:
             if fold_name(e.name) != e.name:
                 raise ValueError(f"alias table: canonical name {e.name!r} is not in normal form ({fold_name(e.name)!r})")
             if e.name in by_name:

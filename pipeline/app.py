@@ -67,8 +67,9 @@ def create_app(s: Settings, *, analyser: Analyser, linker_factory: Any, effects:
     linked = app.topic(s.topic("linked"), value_serializer="raw", key_serializer="raw")
     dead = app.topic(s.topic("dead-letters"), value_serializer="raw", key_serializer="raw", partitions=1)
 
-    link_table = app.Table(f"{s.topic_prefix}-link-state", partitions=1, value_serializer="json", key_serializer="raw")
-    story_table = app.Table(f"{s.topic_prefix}-story-state", value_serializer="raw", key_serializer="raw")
+    # Keys are str and values JSON-able dicts (faust's default json serializer); no pickle.
+    link_table = app.Table(f"{s.topic_prefix}-link-state", partitions=1, key_type=str)
+    story_table = app.Table(f"{s.topic_prefix}-story-state", key_type=str)
 
     state: dict[str, Any] = {"linker": None}
 
@@ -131,9 +132,9 @@ def create_app(s: Settings, *, analyser: Analyser, linker_factory: Any, effects:
             for sid in linker.changed_stories():
                 exported = linker.export_story(sid)
                 if exported.get("kind") == "tombstone":
-                    link_table.pop(sid.encode(), None)  # a retired story: its contribution moved to the aggregate
+                    link_table.pop(sid, None)  # a retired story: its contribution moved to the aggregate
                 else:
-                    link_table[sid.encode()] = exported
+                    link_table[sid] = exported
             metrics.live_stories.set(linker.live_stories())
             metrics.articles.labels("link", "ok").inc()
             metrics.last_processed.labels("link").set(event.message.timestamp or 0)
@@ -152,14 +153,14 @@ def create_app(s: Settings, *, analyser: Analyser, linker_factory: Any, effects:
             except ValueError as e:
                 await send_dead(event.value, BadArticle("invalid_linked", str(e)[:500]), "contradict", event.key, _utc(event.message.timestamp))
                 continue
-            key = la.link.story.encode()
+            key = la.link.story
             old_raw = story_table.get(key)
-            old = StoryRecord.model_validate_json(old_raw) if old_raw else None
+            old = StoryRecord.model_validate(old_raw) if old_raw else None
             with metrics.stage_seconds.labels("contradict").time():
                 record, changes = apply(old, la, _utc(event.message.timestamp))
             await effects.apply(la, record, changes, loop)
             if record is not old:
-                story_table[key] = record.model_dump_json().encode()
+                story_table[key] = record.model_dump(mode="json")
             metrics.last_processed.labels("contradict").set(event.message.timestamp or 0)
 
     return app

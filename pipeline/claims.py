@@ -2,82 +2,112 @@
 
 ``extract_claims(doc, article_id, outlet) -> tuple[Claim, ...]`` reads one spaCy parse of an
 article's normalised text (title + "\\n\\n" + body) and returns the factual claims it makes, in text
-order. Pure function: no I/O after the lexicon (``config/claims.yaml``) is loaded once.
-Precision over recall: when a number cannot be tied to a predicate from the lexicon and a counted
-noun, nothing is emitted.
+order. Pure function of the parse: no I/O after the lexicon (``config/claims.yaml``) is loaded once;
+claims never refer to another article. Precision over recall: when a number cannot be tied to a
+lexicon predicate and a counted noun of a known theme class, nothing is emitted.
 
 Output contract (``pipeline.types.Claim``), field by field
 ----------------------------------------------------------
 ``predicate``
     One of ``detained, killed, injured, missing, released, custody, nationality, attacks, troops,
-    count``. Chosen from the first ancestor verb/noun of the counted noun phrase that is in the
-    lexicon (``predicates`` in claims.yaml: detain/arrest/hold/capture/seize/round up/take into
-    custody -> ``detained``; kill/die/dead/death toll -> ``killed``; ...). ``attacks`` and
-    ``troops`` come from the counted noun itself (theme class ``attacks`` / ``troops``) whatever
-    the verb. ``count`` is a number on a lexicon theme class with no lexicon predicate.
+    count``. From the lexicon (``predicates`` in claims.yaml), for the counted noun as the PATIENT:
+    the object of an active verb or the subject of a passive one ("police arrested 12 men",
+    "19 men had been detained"), a participle/relative clause on the noun ("the 14 men detained",
+    "the three detained leaders", "members who were detained"), the subject of an intransitive
+    ("12 died") or of a predicate adjective ("12 are missing", "20 were among the dead"), the
+    "of" object of a predicate noun ("the arrest of 12"), or "the death toll rose to / stood at N".
+    The agent of a lexicon verb ("five gunmen killed 12 villagers": 5) is never a count.
+    ``attacks`` comes from the counted noun (class ``attacks``) whatever the verb; ``troops`` from
+    class ``troops`` with a troop-level verb ("there were 5,200 troops", "has 2,500 troops").
+    ``count`` is a number on a known theme class governed by some other verb ("several thousand
+    militiamen marched"); see ``event`` for how to keep those apart.
 ``theme``
-    The theme CLASS, not the word: ``people`` (members, men, fighters, militiamen, people,
-    detainees, suspects, militants, protesters, ...), ``commanders`` (commanders, leaders: a
-    distinct subgroup), ``attacks``, ``troops``, ... (table ``theme_classes`` in claims.yaml).
-    Counted nouns outside the table are not emitted (precision). Contradiction logic should compare
-    claims only with equal ``(predicate, theme, event)``.
-    For ``nationality`` the theme is ``<class>:<nationality>``, e.g. ``people:iranian`` (count
-    of Iranians among the detainees).
+    The theme CLASS (table ``theme_classes`` in claims.yaml), not the word: ``people`` (members,
+    men, fighters, militiamen, people, detainees, suspects, militants, prisoners, gunmen ...),
+    ``commanders`` (commanders, leaders: a distinct subgroup of people), ``troops``, ``attacks``, and
+    specific groups that are their own quantity: ``protesters``, ``civilians``, ``police``,
+    ``students``, ``children``, ``journalists``, ... A bare number with a people predicate
+    ("40 were injured") is ``people``. Counted nouns outside the table are not emitted.
+    For ``nationality`` the theme is ``people:<demonym>``, e.g. ``people:iranian`` = how many of the
+    people of the current frame (the last asserted people-predicate count before it, usually the
+    detainees) are Iranian. Compare claims only with equal ``(predicate, theme, event)``.
 ``event``
-    ``"main"`` by default. A sentence with an explicit anchor of its own (a DATE entity such as
-    "In May", "last year", "in 2019" that is not "Thursday"-style same-week talk, or a GPE that is
-    not one of the article's main locations) gets ``event = "<predicate>@<anchor>"`` with the
-    anchor lower-cased, e.g. ``"detained@may"``, ``"troops@last year"``. Main-event claims are
-    ``"main"`` for every predicate (the key to compare on is (predicate, theme, event)).
-    Copula-inherited claims ("it was 19") take the event of the frame they inherit.
-    For ``count`` claims (no lexicon predicate) the event is ``"<governing verb lemma>"`` or
-    ``"<verb lemma>@<anchor>"``: generic counts only share an event when the same verb governs them.
-    Nationality claims take the event of the current frame (the last count claim before them).
+    ``"main"`` by default. When the clause of the claim carries its own time or place anchor, the
+    event is ``"<predicate>@<anchor>"``, anchor lower-cased without a leading the/in/since:
+    a DATE entity attached to the same clause (or inside the counted/predicate noun phrase) that
+    is not main-event talk (weekdays, today, overnight, night, "June 26"-style day dates are
+    main), e.g. ``"detained@may"``, ``"troops@last year"``, ``"attacks@october"``,
+    ``"attacks@past two weeks"``, ``"killed@march"``; or a GPE in "in <GPE>" on the predicate or
+    counted noun that is not among the GPEs of the first three sentences (``"detained@basra"``).
+    The nearest anchor wins; a nearer main-time DATE makes it ``"main"``.
+    Copula-inherited claims ("it was 19") and nationality claims take the event of their frame.
+    Custody claims use predicate ``custody`` in the key (``"main"`` or ``"custody@<anchor>"``).
+    ``count`` claims use ``"count:<verb lemma>"`` or ``"count:<verb lemma>@<anchor>"``: generic
+    counts only share an event when the same verb governs them.
 ``kind``
     ``"count"`` (``value`` set, ``slot`` None) or ``"slot"`` (``slot`` set, ``value`` None).
 ``value``
     ``pipeline.types.Interval`` from ``pipeline.numbers.parse_quantity`` on the number phrase
-    ("at least 20" -> [20, inf), "more than a dozen" -> [13, inf), "14" -> [14, 14]). Subgroups
-    add up: "three commanders and at least 20 other fighters" gives a ``commanders`` claim [3, 3]
-    AND a ``people`` claim [23, inf) (hedge "at least", the sum), also when the "other X"
-    sentence comes later in the same article and event. Negated counts ("no commander was
-    detained", "there were no Iranians") are ``value=[0, 0]`` with ``polarity="asserted"``:
-    an asserted zero, comparable numerically. "one of them was Iranian" -> [1, inf).
+    ("at least 20" -> [20, inf), "more than a dozen" -> [13, inf), "14" -> [14, 14]).
+    Subgroups add up: a count whose noun has ``amod`` "other" ("at least 20 other fighters") is
+    added to the most recent earlier asserted subgroup count (class ``commanders``) of the same
+    predicate and event in the same article -- same sentence or earlier -- giving a ``people``
+    claim [23, inf); the ``commanders`` claim [3, 3] is kept. With no earlier subgroup the value
+    becomes [N, inf). No separate [20, inf) claim is emitted for the "other" group.
+    "no X" ("no commander was detained", "there were no Iranians") is ``value=[0, 0]`` with
+    ``polarity="asserted"`` (an asserted zero, comparable numerically).
+    "one of them was Iranian" -> [1, inf) (hedge "at least").
+    "A PMF official said it was 19" (attr of a copula whose subject is it/that/the number/figure,
+    under a say-verb) -> the predicate/theme/event of the article's current frame, value 19.
+    Ages ("23 years old", "aged 23"), ordinals, dates, money and percentages are never values.
 ``slot``
-    Only for ``predicate == "custody"``: who holds the detainees, the canonical entity name when
-    the object is an entity with ``span._.canonical``, else the object noun phrase lightly
-    normalised (determiners dropped, lower-cased first letter kept as written):
-    "transferred to the security branch of the PMF" -> "security branch of the PMF";
+    Only for ``predicate == "custody"`` (theme ``people``): who holds the detainees, from
+    "transferred/sent/moved/handed over/turned over to X", "in the custody of X", "in X's custody";
+    the patient must be people (detainees, militiamen, them, those detained ...). X is the entity's
+    ``span._.canonical`` when X is an entity, else X's noun phrase without determiner; an "of"
+    complement is kept, with a following appositive entity preferred:
+    "to the security branch of Iraq's umbrella grouping, the Popular Mobilization Forces (PMF)"
+    -> "security branch of <canonical of Popular Mobilization Forces>";
     "still in the custody of other security services" -> "other security services";
-    "handed over to the U.S. military" -> "U.S. military". Theme is ``people``.
+    "handed over to the U.S. military" -> "U.S. military".
 ``polarity``
-    ``"denied"`` only for explicit denials: a deny-verb (deny, reject, dismiss, refute) whose
-    object is "this/that/any/such X" or a custody noun ("denied any such transfer"); ``denies`` is
-    then the id of the most recent claim in the SAME article with the same predicate (and theme
-    when the object names one), else None. A denied custody claim has ``slot`` = the slot it
-    denies when resolved, else "unspecified". Everything else is ``"asserted"``.
+    ``"denied"`` for (a) a deny-verb (deny, reject, dismiss, refute, rebut) whose object is a
+    pronoun "this/that/it" or a custody noun ("denied any (such) transfer"): the claim copies
+    predicate/theme/event/value/slot of the most recent earlier claim of the SAME article (for a
+    custody noun: the most recent custody claim) and sets ``denies`` to its id; an unresolved
+    custody denial has slot "unspecified" and ``denies=None``; an unresolved pronoun denial is not
+    emitted. "denied responsibility" is not a denial of a claim. (b) a count whose predicate verb
+    has a ``neg`` child ("police did not arrest 14 people": [14, 14] denied).
+    Everything else is ``"asserted"``.
 ``modality``
-    ``"doubted"`` when the governing verb/say-verb is doubt/question/dispute; ``"reported"`` when
-    the say-verb is modified by "initially/earlier/first/originally" or by "reportedly"; ``"hedged"`` when a hedge adverb/modal governs the
-    predicate (may, might, could, possibly, believed to); else ``"asserted"``.
+    ``"doubted"`` when the claim's clause is the complement of doubt/question/dispute ("he doubted
+    that ..."); ``"reported"`` when the say-verb has advmod initially/earlier/originally/first/
+    previously, or the predicate has reportedly/allegedly; ``"hedged"`` for may/might/could or
+    possibly/probably/perhaps/likely on the predicate; else ``"asserted"``.
+    A doubted hand-over with no destination ("doubted that Iraqi authorities had handed over the
+    detainees") is a custody claim with modality ``doubted``, the slot of the most recent
+    custody claim in the same article, and ``denies`` = that claim's id.
 ``source`` / ``source_kind``
-    The nsubj subtree of the nearest ancestor say-verb (say, tell, report, announce, claim,
-    confirm, deny, add, state, insist, accuse, doubt) or the object of "according to", lightly
-    normalised (leading/trailing punctuation stripped, whitespace collapsed, lower-case
-    determiner: "a PMF official", "two Iraqi government officials", "the military");
-    ``source_kind="attributed"``. Otherwise the ``outlet`` argument (or ``"the outlet"``) with
-    ``source_kind="outlet"``. Numbers inside the source phrase are never claims.
+    The nsubj subtree (without relative clauses/appositions) of the nearest ancestor say-verb
+    (config ``say_verbs``: say, tell, report, announce, claim, confirm, deny, add, state, insist,
+    accuse, ...; "saying"/"and said" take the subject of the verb they hang on), or the object of
+    "according to", or -- when the parser lost the subject of a sentence-final say-verb -- the short
+    phrase between the last comma and the verb if it names a person noun ("..., government
+    officials and paramilitary sources said."). Lightly normalised: whitespace collapsed, first
+    letter lower-cased unless a proper noun ("a PMF official", "two Iraqi government officials",
+    "the military", "Iraqi authorities"). ``source_kind="attributed"``. "he"/"she"/"they" is
+    resolved to the latest earlier attributed source of the article whose head is a person noun
+    (official, source, spokesman ...) of the same number, else kept as written ("he").
+    With no say-verb: the ``outlet`` argument (or ``"the outlet"``), ``source_kind="outlet"``.
+    Numbers inside a source phrase ("two officials said") are never claims.
 ``denies``
-    Set on denials (see ``polarity``) and on ``modality="doubted"`` custody claims whose verb has
-    no destination ("he doubted that authorities had handed over the detainees"): the id of the
-    most recent claim with the same predicate in the SAME article; never across articles.
-    A denied/doubted claim carries the value or slot it disputes (copied from the claim it
-    denies, when resolved), so it can be shown as "denied: <value>".
+    See ``polarity`` and ``modality``; never points to another article.
 ``id``
-    ``stable_id(article_id, str(start), predicate, theme, str(value or slot))`` (the Interval
-    str), so the same text gives the same ids on replay; duplicates within a sentence are dropped.
+    ``stable_id(article_id, str(start), predicate, theme, str(value) or slot)``: deterministic on
+    replay; duplicates (same id) within an article are dropped.
 ``start`` / ``end`` / ``sentence``
-    Character offsets of the sentence in ``doc.text`` and its text.
+    Character offsets in ``doc.text`` of the sentence (cut at blank lines, because the parser
+    often runs the headline into the first paragraph), and ``sentence == doc.text[start:end]``.
 """
 
 from __future__ import annotations
@@ -326,7 +356,8 @@ def _source_tokens(sent: Span, lex: Lexicon) -> set[int]:
         ):
             subj = [c for c in t.children if c.dep_ == "nsubj"]
             for c in subj:
-                out.update(x.i for x in c.subtree)
+                fold = _folded(c, lex)
+                out.update(x.i for x in c.subtree if fold is None or x.i >= fold.i)
             if not subj and (trailing := _trailing_source(t, lex)) is not None:
                 out.update(range(trailing[1].i - 10, t.i))  # the phrase lies just before the verb
         if t.lower_ == "according":
@@ -480,6 +511,9 @@ def _predicate(arg: Token, noun: Token | None, lex: Lexicon) -> tuple[str, Token
                     return lex.phrasal[f"{hl} {c.lower_}"], head
         if dep in ("dobj", "nsubjpass") and hl in lex.verbs:
             return lex.verbs[hl], head
+        if dep == "nsubj" and hl in lex.say_verbs and _folded(a, lex) is not None:
+            verb = a.doc[a.left_edge.i - 1]
+            return lex.verbs[_lemma(verb)], verb
         if dep == "nsubj" and hl in lex.intransitive:
             return lex.intransitive[hl], head
         if dep in _SUBJ:
@@ -537,7 +571,8 @@ def _say(anchor: Token, sent: Span, st: _State) -> _Say:
                 continue
             st.sources.append(trailing)
             return _Say(trailing[0], "attributed", modality, a)
-        text = _source_text(subj)
+        fold = _folded(subj, lex)
+        text = _source_text(subj) if fold is None else _clean_phrase(subj.doc[fold.i : subj.right_edge.i + 1])
         if modality == "asserted" and any(c.dep_ == "advmod" and c.lower_ in lex.reported_adverbs for c in a.children):
             modality = "reported"
         if subj.lower_ in _PRONOUNS:
@@ -583,6 +618,24 @@ def _trailing_source(verb: Token, lex: Lexicon) -> tuple[str, Token] | None:
     if not toks or not heads:
         return None
     return _clean_phrase(toks), heads[-1]
+
+
+def _folded(subj: Token, lex: Lexicon) -> Token | None:
+    """'... and detained 14 members of the group, government officials and sources said.': the
+    parser often makes the object the say-verb's subject, with the real speakers as its conjuncts.
+    Returns the first token of the speakers when ``subj`` looks like that, else None."""
+    doc = subj.doc
+    before = subj.left_edge.i - 1
+    if before < 0 or not (doc[before].pos_ == "VERB" and _lemma(doc[before]) in lex.verbs):
+        return None
+    if any(c.dep_ == "dobj" for c in doc[before].children):
+        return None
+    for c in subj.subtree:
+        if c.dep_ == "conj" and _lemma(c) in lex.person_nouns:
+            start = c.left_edge
+            if start.i > 0 and doc[start.i - 1].text == ",":
+                return start
+    return None
 
 
 def _subject(verb: Token) -> Token | None:
@@ -797,7 +850,13 @@ def _count_from_number(sent: Span, toks: list[Token], root: Token, st: _State) -
             found = (lex.implied_by_noun[_lemma(noun)], noun)
         elif theme is not None and arg.dep_ in ("nsubj", "dobj", "nsubjpass") and _is_verbish(arg.head):
             vl = _lemma(arg.head)
-            if vl in ("be", "have", "include", "do") or vl in lex.say_verbs or arg.head.pos_ != "VERB":
+            if (
+                vl in ("be", "have", "include", "do")
+                or vl in lex.say_verbs
+                or vl in lex.verbs  # the agent of a lexicon verb ("five gunmen killed ...") is no count
+                or vl in lex.custody_verbs
+                or arg.head.pos_ != "VERB"
+            ):
                 return
             found, count_verb = ("count", arg.head), vl
         else:
@@ -944,7 +1003,6 @@ def _custody(sent: Span, st: _State) -> None:
             dest = next((p for c in t.children if c.dep_ == "prep" and c.lower_ == "to"
                          for p in c.children if p.dep_ == "pobj"), None)
             say = _say(t, sent, st)
-            theme = _theme_of(patient, lex) or "people"
             if dest is not None:
                 polarity = "denied" if any(c.dep_ == "neg" for c in t.children) else "asserted"
                 st.emit(_make(st, sent, predicate="custody", theme="people", event=_event("custody", t, None, sent, st),
@@ -954,7 +1012,6 @@ def _custody(sent: Span, st: _State) -> None:
                 if prior is not None:
                     st.emit(_make(st, sent, predicate="custody", theme=prior.theme, event=prior.event,
                                   slot=prior.slot, say=say, denies=prior.id, at=t))
-            del theme
         elif lem == "custody" and t.dep_ == "pobj" and t.head.lower_ == "in":
             holder = next((p for c in t.children if c.dep_ == "prep" and c.lower_ == "of"
                            for p in c.children if p.dep_ == "pobj"), None)

@@ -5,8 +5,12 @@
 * ``entity_ruler`` BEFORE ``ner``, fed with :meth:`AliasTable.patterns`: listed names and aliases
   get the table's label and their canonical name as ``ent_id_`` ("Kataib Hezbollah" is an ORG, not
   the PERSON the small model guesses); the statistical NER keeps those spans and labels the rest.
-* ``crosswire_canonical`` AFTER ``ner``: drops obvious false entities (common nouns) and sets
-  ``Span._.canonical`` on every span of ``doc.ents``.
+* ``crosswire_canonical`` AFTER ``ner``: drops obvious false entities (common nouns), gives the
+  table's label to table entities the NER mislabelled, and sets ``Span._.canonical`` on every span
+  of ``doc.ents`` (numbers included; :func:`extract_entities` leaves those out).
+
+Processes one batch in-process (``nlp.pipe(n_process=1)``): the alias table is attached as an object
+and is not meant to be pickled to subprocesses.
 
 Nothing of the model is disabled: claim extraction reads POS tags (tagger, attribute_ruler),
 dependencies and sentences (parser), lemmas (lemmatizer) and entities (ner).

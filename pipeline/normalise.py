@@ -41,14 +41,13 @@ __all__ = ["FURNITURE_PATTERNS", "looks_like_html", "normalise", "split_title"]
 _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\u2061\u2062\u2063\u2064]")
 _LINE_BREAKS = re.compile(r"\r\n|[\r\u2028\u2029\x0b\x0c\x85]")
 _SPACES = re.compile(r"[^\S\n]+")  # any whitespace but the newline
-
-
 _SOFT_HYPHEN_EOL = re.compile("\u00ad[^\\S\n]*\n")
 # C0/C1 controls (tab and newline excepted), bidi overrides and lone surrogates.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def _clean_chars(text: str) -> str:
+    """NFC, ``\n`` line ends, no invisible or control characters, one space between words."""
     text = unicodedata.normalize("NFC", text)
     text = _LINE_BREAKS.sub("\n", text)
     # A soft hyphen at a line end marks a word broken across the lines: keep it as a hyphen so
@@ -113,10 +112,11 @@ FURNITURE_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
         rf"(?:{_WEEKDAY},?\s*)?{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}(?:\s+\d{{1,2}}:\d{{2}}.*)?",
         rf"(?:{_WEEKDAY},?\s*)?\d{{1,2}}\s+{_MONTH},?\s+\d{{4}}(?:\s+\d{{1,2}}:\d{{2}}.*)?",
         r"\d{4}-\d{2}-\d{2}(?:[ t]\d{2}:\d{2}.*)?",
-        r"(?:updated|published|posted|last updated)\s*:?.{0,40}\d{4}.{0,12}",
+        rf"(?:last )?(?:updated|published|posted)(?:\s*on)?\s*:?\s*(?:{_WEEKDAY},?\s*)?"
+        rf"(?:{_MONTH}\s+\d{{1,2}},?\s+\d{{4}}|\d{{1,2}}\s+{_MONTH},?\s+\d{{4}}|\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}/\d{{1,2}}/\d{{2,4}}).{{0,25}}",
         # breadcrumbs: "Home » News » World", "HomeAll Articles...": "Home" glued to a capital
         r"home\s*[»›>|/].*",
-        r"Home(?-i:[A-Z]).*",
+        r"(?-i:Home[A-Z][a-z]).*",
         # advertising
         r"[-–—•*\s]*(?:advertis(?:e)?ment|advertisment|sponsored(?: content)?|ad)[-–—•*\s]*",
         # widget and navigation labels
@@ -129,7 +129,7 @@ FURNITURE_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
         r".{0,40}\bpowered by\b.{0,40}",
         # agency trust boilerplate: "Our Standards: The Thomson Reuters Trust Principles."
         r"our standards\s*:.*",
-        r"(?:all rights reserved|copyright|©).{0,80}",
+        r"(?:copyright\s*)?©.{0,80}|copyright\s+\d{4}.{0,80}|.{0,80}all rights reserved\.?",
         # PDF running heads and folios: "Page 10 - MEOG Week 26", "P. 10", "P10 www. NEWSBASE .com ..."
         r"(?:page|p\.?)\s?\d{1,4}(?:\s*(?:of\s+\d+|[-–|•:]).{0,60}|\s+www\..{0,60}|\s+\S+\s+week\s+\d+.{0,40})?",
         r"\d{1,4}",
@@ -145,6 +145,7 @@ _TERMINAL = re.compile(r"[.!?…][\"'”’)\]]*$")
 
 
 def _is_furniture_line(line: str) -> bool:
+    """True for a line that is page chrome rather than article text (see the module docstring)."""
     if not line or len(line) > 160:
         return False
     if _FURNITURE.fullmatch(line):
@@ -213,17 +214,17 @@ def _drop_trailing_labels(paragraphs: list[str]) -> list[str]:
 
 #: Second pieces that are suffixes: "govern-ment", "powerless-ness" are one word.
 _SUFFIXES = frozenset(
-    "ment ments tion tions sion sions ness less ing ings ed ly ity ities ance ances ence ences ant ants "
-    "ent ents al ally ary ory ive ives ous able ably ible ful ship ism isms ist ists ise ised ize ized "
-    "ization isation er ers est ate ated ates ation ations ure ures ian ians ic ical ics age ages "
-    "dom hood ward wards ure ee ees ette ship ships ty ry cy".split()
+    "ment ments tion tions sion sions ness less ing ings ed ered ering ened ening ly ity ities ance "
+    "ances ence ences ant ants ent ents al ally ary ory ive ives ous able ably ible ful ship ships ism "
+    "isms ist ists ise ised ize ized ization isation er ers est ate ated ates ation ations ure ures ian "
+    "ians ic ical ics age ages dom hood ward wards ee ees ette ty ry cy ern erns ish".split()
 )
-#: First pieces that usually start a hyphenated compound ("then-prime", "well-known", "non-binding").
+#: First pieces that usually start a hyphenated compound ("then-prime", "well-known", "two-thirds").
+#: Only words that seldom open an ordinary word broken by a typesetter (no "pro", "ex", "so").
 _HYPHEN_HEADS = frozenset(
-    "self well then so non anti pro ex long short full high low half all cross ill far near mid semi "
-    "multi pan post vice one two three four five six seven eight nine ten twenty thirty forty fifty "
-    "hundred first second third much little best worst large small old new right left north south east "
-    "west".split()
+    "self well then anti non cross half long short full high low two three four five six seven eight "
+    "nine twenty thirty forty fifty hundred first second third much little best worst large small old "
+    "new right left north south east west".split()
 )
 #: Second pieces that usually end a hyphenated compound ("Iran-backed", "U.S.-led").
 _HYPHEN_TAILS = frozenset(
@@ -299,15 +300,18 @@ def _starts_lower(s: str) -> bool:
     return bool(s) and s[0].islower()
 
 
-def _paragraphs_of_block(block: list[str], lex: _Lexicon, width: float | None = None) -> list[str]:
+def _paragraphs_of_block(
+    block: list[str | None], lex: _Lexicon, width: float | None = None
+) -> list[str]:
     """Join the lines of one blank-line-free block into paragraphs.
 
-    Two lines are joined when the first ends with a hyphenated fragment and the second starts in
-    lowercase, when the second continues a sentence (lowercase start, no sentence end before it),
-    or when the block is hard-wrapped (several lines near its full width, at most 130 characters)
-    and the first line is a full line. A hard-wrapped line that ends a sentence well short of the
-    width ends a paragraph. ``None`` entries are soft breaks (a gap in a PDF column): they end a
-    paragraph unless the text plainly continues across them.
+    Two lines are joined when the first ends with a hyphen glued to a word and the second starts
+    with a letter or digit (:func:`_join_hyphenated` decides whether the hyphen stays), when the
+    second continues a sentence (lowercase start, no sentence end before it), or when the block
+    is hard-wrapped (several lines near its full width, at most 130 characters) and the first line
+    is a full one. A hard-wrapped line that ends a sentence well short of the width ends a
+    paragraph. ``None`` entries are soft breaks (a gap in a PDF column): they end a paragraph
+    unless the text plainly continues across them. ``width`` overrides the measured line width.
     """
     lines = [ln for ln in block if ln is None or ln]
     real = [ln for ln in lines if ln]
@@ -320,43 +324,42 @@ def _paragraphs_of_block(block: list[str], lex: _Lexicon, width: float | None = 
         width = float(sorted(len(ln) for ln in full)[len(full) // 2]) if wrapped else None
     paras: list[str] = []
     cur = ""
+    last_len = 0  # length of the physical line that ``cur`` ends with
     soft_gap = False
     for ln in lines:
         if ln is None:
             soft_gap = True
             continue
         if not cur:
-            cur, soft_gap = ln, False
+            cur, last_len, soft_gap = ln, len(ln), False
             continue
-        if _LINE_END_HYPHEN.search(cur) and (ln[0].isalnum()):
+        if _LINE_END_HYPHEN.search(cur) and ln[0].isalnum():
             cur = _join_hyphenated(cur, ln, lex)
         elif _starts_lower(ln) and not _TERMINAL.search(cur):
             cur = f"{cur} {ln}"
         elif (
             not soft_gap
             and width is not None
-            and len(_last_line(cur)) >= 0.7 * width
-            and (not _TERMINAL.search(cur) or len(_last_line(cur)) >= 0.85 * width)
+            and last_len >= 0.7 * width
+            and (not _TERMINAL.search(cur) or last_len >= 0.85 * width)
             and not cur.endswith(":")
         ):
-            cur = f"{cur}\n{ln}"  # "\n" marks the physical line so its width can be measured
+            cur = f"{cur} {ln}"
         else:
             paras.append(cur)
             cur = ln
+        last_len = len(ln)
         soft_gap = False
     if cur:
         paras.append(cur)
-    return [p.replace("\n", " ") for p in paras]
-
-
-def _last_line(s: str) -> str:
-    return s[s.rfind("\n") + 1 :]
+    return paras
 
 
 # --------------------------------------------------------------------------- two columns
 
 _MIN_WIDE = 60  # a physical line of a two-column page holds two ~45-character column lines
 _MIN_REGION_LINES = 8
+_MAX_REGION_LINES = 400
 
 
 # A little English grammar for telling which column a word at a column boundary belongs to: a
@@ -482,11 +485,23 @@ def _part_penalty(part: _Part, width: float, tol: float) -> float:
 
 
 def _candidates(line: str, width: float, tol: float) -> list[int]:
-    """Split positions worth trying: spaces that leave a plausible left column, and the two ends
-    (the whole line in one column, the other column having a gap)."""
-    hi = width + tol + 6
-    cands = [i for i, ch in enumerate(line) if ch == " " and 3 <= i <= hi]
-    return [0, *cands, len(line)]
+    """Split positions worth trying: spaces that leave a left part of about the column width, a
+    shorter left part that ends a paragraph or could be a sub-heading, and the two ends (the whole
+    line in one column, the other column having a gap)."""
+    lo, hi = width - tol - 3, width + tol + 3
+    cands = [0]
+    for i, ch in enumerate(line):
+        if ch != " " or i < 3:
+            continue
+        if i > hi:
+            break
+        if i >= lo or _TERMINAL.search(line, 0, i) or (i <= 32 and _HEADING_START.fullmatch(line, 0, i)):
+            cands.append(i)
+    cands.append(len(line))
+    return cands
+
+
+_HEADING_START = re.compile(r"[A-Z][^,;:.!?]*")
 
 
 def _solve(
@@ -596,7 +611,6 @@ def _find_regions(lines: list[str]) -> list[tuple[int, int]]:
 
 
 _MID_HYPHEN = re.compile(r"[^\W\d_]{2}- [a-z]")
-_MID_STOP = re.compile(r"(?<![A-Z])(?!Mr|Ms|Dr|St|No)[^\W\d_]{2}[.!?] [a-z]")
 
 
 def _deinterleave(region: list[str], lex: _Lexicon) -> list[str] | None:
@@ -607,7 +621,9 @@ def _deinterleave(region: list[str], lex: _Lexicon) -> list[str] | None:
     physical line ("frag- ment" or "end. lowercase"), the column reading confirming at least
     two of them, and the column reading scoring better than reading the lines whole."""
     lines = [ln for ln in region if ln]
-    junctions = sum(len(_MID_HYPHEN.findall(ln)) + len(_MID_STOP.findall(ln)) for ln in lines)
+    if len(lines) > _MAX_REGION_LINES:
+        return None  # far longer than any page: not a page of columns, and the DP cost is linear
+    junctions = sum(len(_MID_HYPHEN.findall(ln)) + len(_INNER_STOP.findall(ln)) for ln in lines)
     if junctions < 2:
         return None  # cheap gate: glued columns show "frag- ment" or "end. next" mid-line
     wide = sorted(len(ln) for ln in lines if len(ln) >= _MIN_WIDE)
@@ -626,9 +642,7 @@ def _deinterleave(region: list[str], lex: _Lexicon) -> list[str] | None:
     confirmed = 0
     last_left = ""
     for left, right in parts:
-        if left and last_left and (
-            (_ENDS_HYPHEN.search(last_left) and _starts_lower(left))
-        ):
+        if left and last_left and _ENDS_HYPHEN.search(last_left) and _starts_lower(left):
             confirmed += 1
         if left and right and _TERMINAL.search(left) and _starts_lower(right):
             confirmed += 1
@@ -649,7 +663,7 @@ def _deinterleave(region: list[str], lex: _Lexicon) -> list[str] | None:
 
 _CASE_EXCEPTIONS = frozenset(
     "pH iOS iPadOS macOS tvOS watchOS mRNA tRNA rRNA miRNA siRNA mAb kW kV kB mA mV dB eV nM mM "
-    "iPS qPCR pKa".split()
+    "iPS qPCR pKa cDNA vCPU eSIM".split()
 )
 _SMALLCAPS_ACRONYM = re.compile(r"\b[a-z][A-Z]{1,4}\b")
 _SMALLCAPS_WORD = re.compile(r"\b([a-z]{2,}[A-Z]+)\b((?: (?:IN|ON|AT|THE|AN?|OF|FOR|BY|AS|TO|FROM|WITH|AND)\b)*)")
@@ -674,6 +688,7 @@ def _fix_names(text: str) -> str:
 def _fix_case(par: str) -> str:
     if _CAMEL.search(par) is None:
         return _fix_names(par)
+
     def acronym(m: re.Match[str]) -> str:
         word = m.group(0)
         return word if word in _CASE_EXCEPTIONS else word.upper()
@@ -724,8 +739,12 @@ def _normalise(text: str) -> str:
         paragraphs.extend(rebuilt)
         pos = end
     paragraphs.extend(_paragraphs_of_lines(lines[pos:], lex))
-    # Lines joined into one paragraph can make furniture that no single line was ("Home" + "All").
-    paragraphs = _drop_trailing_labels([p for p in paragraphs if not _is_furniture_line(p)])
+    # Lines joined into one paragraph can make furniture or a repeat that no single line was.
+    kept: list[str] = []
+    for par in paragraphs:
+        if not _is_furniture_line(par) and (not kept or par != kept[-1]):
+            kept.append(par)
+    paragraphs = _drop_trailing_labels(kept)
     # Joining lines can bring a lowered name back together ("united" + "States").
     out = "\n\n".join(paragraphs)
     return _fix_names(out)
@@ -733,7 +752,7 @@ def _normalise(text: str) -> str:
 
 def _paragraphs_of_lines(lines: list[str], lex: _Lexicon) -> list[str]:
     paras: list[str] = []
-    block: list[str] = []
+    block: list[str | None] = []
     for line in [*lines, ""]:
         if line:
             block.append(line)
@@ -767,8 +786,8 @@ def _same_text(a: str, b: str) -> bool:
 def split_title(clean_text: str, given_title: str | None = None) -> tuple[str, str]:
     """Split normalised text into ``(title, body)``.
 
-    With ``given_title`` the title is that (whitespace-collapsed), and a first paragraph that
-    repeats it (ignoring case and punctuation) is dropped from the body. Otherwise the title is the
+    With ``given_title`` the title is that (whitespace-collapsed), and the first of the leading
+    three paragraphs that repeats it (ignoring case and punctuation) is dropped from the body. Otherwise the title is the
     first paragraph, among the leading short ones, that looks like a headline (2-25 words, no
     final period, not furniture); paragraphs skipped before it stay in the body. No headline
     found: ``("", clean_text)``.

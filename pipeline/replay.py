@@ -57,6 +57,7 @@ def replay(
     """Parse, analyse, link and compare every record, in input order."""
     result = ReplayResult()
     n = 0
+    clock: datetime | None = None  # the stream's logical time: the latest ``published`` seen so far
     for batch in _batches(records, batch_size):
         good: list[Article] = []
         for rec in batch:
@@ -68,9 +69,12 @@ def replay(
                 result.dead_letters.append((rec.origin, dead_letter(rec.raw, err, stage="parse")))
         analysed: Sequence[AnalysedArticle] = analyser.analyse(good)
         for a in analysed:
-            seen = a.article.published or (EPOCH + timedelta(seconds=n))
+            pub = a.article.published
+            if pub is not None and (clock is None or pub > clock):
+                clock = pub
+            seen = pub or clock or (EPOCH + timedelta(seconds=n))
             n += 1
-            decision = linker.link(a.article.id, a.features, a.article.published, now=seen)
+            decision = linker.link(a.article.id, a.features, pub, now=clock)
             linked = LinkedArticle(analysed=a, link=decision)
             record, _events = apply(result.stories.get(decision.story), linked, seen)
             result.stories[decision.story] = record
