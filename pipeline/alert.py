@@ -240,7 +240,8 @@ class _RedactSecrets(logging.Filter):
             for secret in self.secrets:
                 redacted = redacted.replace(secret, "/<redacted>")
             if redacted != message:
-                record.msg, record.args = redacted, None
+                # args=() rather than None: some formatters (mode's) iterate over args
+                record.msg, record.args = redacted.replace("%", "%%"), ()
         return True
 
 

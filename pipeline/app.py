@@ -111,57 +111,72 @@ def create_app(s: Settings, *, analyser: Analyser, linker_factory: Any, effects:
             futs = [await analysed.send(key=a.article.id.encode(), value=a.model_dump_json().encode()) for a in results]
             await asyncio.gather(*futs)
 
+    async def guarded(stage: str, event: Any, handle: Any) -> None:
+        """Run one event's handler; an unexpected error dead-letters the event with its reason
+        instead of crashing the agent (which would skip the event silently)."""
+        try:
+            await handle(event)
+        except Exception as e:  # noqa: BLE001 - the stream must go on; the event is kept
+            log.exception("%s failed on %r", stage, event.key)
+            err = BadArticle("processing_error", f"{stage}: {type(e).__name__}: {e}"[:1000])
+            await send_dead(event.value, err, stage, event.key, _utc(event.message.timestamp))
+
+    async def handle_link(event: Any) -> None:
+        try:
+            a = AnalysedArticle.model_validate_json(event.value)
+        except ValueError as e:
+            await send_dead(event.value, BadArticle("invalid_analysed", str(e)[:500]), "link", event.key, _utc(event.message.timestamp))
+            return
+        linker = state["linker"]
+        if linker is None:
+            linker = state["linker"] = linker_factory(list(link_table.values()))
+            log.info("linker restored with %d live stories", linker.live_stories)
+        with metrics.stage_seconds.labels("link").time():
+            decision = linker.link(a.article.id, a.features, a.article.published, now=_utc(event.message.timestamp))
+        if decision.is_new:
+            metrics.stories.inc()
+        out = LinkedArticle(analysed=a, link=decision)
+        await (await linked.send(key=decision.story.encode(), value=out.model_dump_json().encode()))
+        for sid in linker.changed_stories():
+            exported = linker.export_story(sid)
+            if exported.get("kind") == "tombstone":
+                link_table.pop(sid, None)  # a retired story: its contribution moved to the aggregate
+            else:
+                link_table[sid] = exported
+        metrics.live_stories.set(linker.live_stories)
+        metrics.articles.labels("link", "ok").inc()
+        metrics.last_processed.labels("link").set(event.message.timestamp or 0)
+
     @app.agent(analysed)
     async def link_agent(stream: Any) -> None:
         async for event in stream.events():
-            try:
-                a = AnalysedArticle.model_validate_json(event.value)
-            except ValueError as e:
-                await send_dead(event.value, BadArticle("invalid_analysed", str(e)[:500]), "link", event.key, _utc(event.message.timestamp))
-                continue
-            linker = state["linker"]
-            if linker is None:
-                linker = state["linker"] = linker_factory(list(link_table.values()))
-                log.info("linker restored with %d live stories", linker.live_stories())
-            with metrics.stage_seconds.labels("link").time():
-                decision = linker.link(a.article.id, a.features, a.article.published, now=_utc(event.message.timestamp))
-            if decision.is_new:
-                metrics.stories.inc()
-            out = LinkedArticle(analysed=a, link=decision)
-            await (await linked.send(key=decision.story.encode(), value=out.model_dump_json().encode()))
-            for sid in linker.changed_stories():
-                exported = linker.export_story(sid)
-                if exported.get("kind") == "tombstone":
-                    link_table.pop(sid, None)  # a retired story: its contribution moved to the aggregate
-                else:
-                    link_table[sid] = exported
-            metrics.live_stories.set(linker.live_stories())
-            metrics.articles.labels("link", "ok").inc()
-            metrics.last_processed.labels("link").set(event.message.timestamp or 0)
+            await guarded("link", event, handle_link)
 
     @app.on_partitions_revoked.connect
     async def _revoked(app: Any, revoked: Any, **kw: Any) -> None:
         if any(tp.topic == s.topic("analysed") for tp in revoked):
             state["linker"] = None  # rebuilt from the table by whoever owns the partition next
 
+    async def handle_story(event: Any) -> None:
+        try:
+            la = LinkedArticle.model_validate_json(event.value)
+        except ValueError as e:
+            await send_dead(event.value, BadArticle("invalid_linked", str(e)[:500]), "contradict", event.key, _utc(event.message.timestamp))
+            return
+        key = la.link.story
+        old_raw = story_table.get(key)
+        old = StoryRecord.model_validate(old_raw) if old_raw else None
+        with metrics.stage_seconds.labels("contradict").time():
+            record, changes = apply(old, la, _utc(event.message.timestamp))
+        await effects.apply(la, record, changes, asyncio.get_running_loop())
+        if record is not old:
+            story_table[key] = record.model_dump(mode="json")
+        metrics.last_processed.labels("contradict").set(event.message.timestamp or 0)
+
     @app.agent(linked)
     async def story_agent(stream: Any) -> None:
-        loop = asyncio.get_running_loop()
         async for event in stream.events():
-            try:
-                la = LinkedArticle.model_validate_json(event.value)
-            except ValueError as e:
-                await send_dead(event.value, BadArticle("invalid_linked", str(e)[:500]), "contradict", event.key, _utc(event.message.timestamp))
-                continue
-            key = la.link.story
-            old_raw = story_table.get(key)
-            old = StoryRecord.model_validate(old_raw) if old_raw else None
-            with metrics.stage_seconds.labels("contradict").time():
-                record, changes = apply(old, la, _utc(event.message.timestamp))
-            await effects.apply(la, record, changes, loop)
-            if record is not old:
-                story_table[key] = record.model_dump(mode="json")
-            metrics.last_processed.labels("contradict").set(event.message.timestamp or 0)
+            await guarded("contradict", event, handle_story)
 
     return app
 
