@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from .types import Article, DeadLetter, stable_id
 
-#: Fields an article record may carry. Anything else is rejected, so that typos are not lost silently.
+#: Fields of the article format. Other fields are ignored (see article_from_record).
 FIELDS = ("id", "url", "source", "title", "text", "published", "language")
 #: How much of a rejected payload a dead letter keeps (the rest is counted, not stored).
 DEAD_LETTER_PAYLOAD_MAX = 64_000
@@ -61,9 +61,9 @@ def article_from_record(record: Any, *, max_text_bytes: int) -> Article:
     """Validate one decoded JSON record. Only ``text`` is required; a missing ``id`` is derived."""
     if not isinstance(record, dict):
         raise BadArticle("not_an_object", f"expected a JSON object, got {type(record).__name__}")
-    unknown = sorted(set(record) - set(FIELDS))
-    if unknown:
-        raise BadArticle("unknown_field", f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(FIELDS)}")
+    # Fields outside the article format (a feed's own metadata, a gold label) are ignored, not an
+    # error: they are kept on the articles topic as sent, only the pipeline does not read them.
+    record = {k: v for k, v in record.items() if k in FIELDS}
     for name in FIELDS:
         value = record.get(name)
         if value is not None and name != "published" and not isinstance(value, str):

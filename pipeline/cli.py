@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
+from rich.console import Console, Group
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -29,7 +29,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
+# Wide enough for the contradiction tables when output is not a terminal (CI logs, pipes).
+console = Console() if Console().is_terminal else Console(width=140)
 err = Console(stderr=True)
 
 
@@ -189,24 +190,34 @@ def _stories_table(rows: list[dict]) -> Table:
     return t
 
 
-def _contradictions_table(rows: list[dict]) -> Table:
-    t = Table(title="contradictions", show_lines=True)
-    for col in ("story / kind", "about", "value", "reported by", "quote"):
-        t.add_column(col, overflow="fold")
+def _contradictions_table(rows: list[dict]) -> Group:
+    """One small table per contradiction: each side's value, who reported it, and the quotes."""
+    from .alert import describe_about
+
+    if not rows:
+        return Group("[dim]no contradictions in the index[/]")
+    tables = []
     for r in rows:
-        head = f"{r.get('story', '')}\n{r.get('kind', '')}{' (inside one article)' if r.get('internal') else ''}\nconfidence {r.get('confidence', 0):.2f}"
-        for i, side in enumerate(r.get("sides", [])):
-            who = []
-            outlets = side.get("outlets") or []
-            attributions = side.get("attributed_to") or []
-            for j, art in enumerate(side.get("articles", [])):
-                who.append(f"{art}" + (f" ({outlets[j]})" if j < len(outlets) and outlets[j] else ""))
-            if attributions:
-                who.append("said by: " + "; ".join(attributions))
+        where = " (inside one article)" if r.get("internal") else ""
+        t = Table(
+            title=f"[bold]{r.get('kind', '')}[/]: {describe_about(r.get('about', ''))}{where}",
+            caption=f"story {r.get('story', '')} · confidence {r.get('confidence', 0):.2f} · id {r.get('id', '')}",
+            show_lines=True,
+            title_justify="left",
+        )
+        t.add_column("value", style="bold", no_wrap=True)
+        t.add_column("reported in", overflow="fold")
+        t.add_column("according to", overflow="fold")
+        t.add_column("quote", overflow="fold", ratio=3)
+        for side in r.get("sides", []):
+            reported = "\n".join(side.get("articles", []))
+            if side.get("outlets"):
+                reported += "\noutlets: " + ", ".join(side["outlets"])
             quotes = side.get("quotes") or ([side["quote"]] if side.get("quote") else [])
-            t.add_row(head if i == 0 else "", r.get("about", "") if i == 0 else "", f"[bold]{side.get('value', '')}[/]",
-                      "\n".join(who), "\n".join(f"“{q}”" for q in quotes[:3]))
-    return t
+            t.add_row(str(side.get("value", "")), reported, "; ".join(side.get("attributed_to") or []) or "the outlet",
+                      "\n".join(f"“{q}”" for q in quotes[:3]))
+        tables.append(t)
+    return Group(*tables)
 
 
 @app.command()
@@ -283,28 +294,52 @@ def replay(
 
 
 @app.command("eval-links")
-def eval_links(file: Annotated[Path, typer.Argument(help="JSONL with a gold `story` field.")]) -> None:
-    """Replay FILE through the story linker and score it against its gold `story` field
-    (BCubed and pairwise precision/recall/F1, worst merges and splits)."""
-    from .linkeval import evaluate_file
+def eval_links(
+    file: Annotated[Path, typer.Argument(help="JSONL with a gold `story` field on every line.")],
+    worst_n: Annotated[int, typer.Option("--worst", help="How many worst merges and splits to show.")] = 5,
+) -> None:
+    """Replay FILE through the worker's stages (normalise, spaCy, linker) and score the stories
+    against its gold `story` field: BCubed and pairwise precision/recall/F1, story counts, and the
+    worst merges and splits by title."""
+    import json
+
+    from .analyse import Analyser
+    from .linkeval import bcubed, pairwise, worst
+    from .linking import make_linker
+    from .replay import replay as run_replay
+    from .sources import count_records, expand, iter_records
 
     s = _settings()
     if not file.is_file():
         raise _fail(f"{file}: no such file", 2)
+    gold: dict[str, str] = {}
+    for n, line in enumerate(file.open(encoding="utf-8"), 1):
+        if line.strip():
+            try:
+                rec = json.loads(line)
+                gold[str(rec["id"])] = str(rec["story"])
+            except (ValueError, KeyError, TypeError):
+                raise _fail(f"{file}:{n}: every line needs an `id` and a gold `story`", 2) from None
+    files = expand([str(file)])
     with err.status("loading the spaCy pipeline"):
         nlp = _load_nlp(s)
-    report = evaluate_file(file, nlp=nlp)
-    t = Table(title=f"story linking on {file.name}")
+    with _progress() as progress:
+        task = progress.add_task("replaying", total=count_records(files))
+        result = run_replay(iter_records(files), Analyser(nlp, batch_size=s.batch_size), make_linker(s),
+                            max_text_bytes=s.max_text_bytes, progress=lambda k: progress.advance(task, k))
+    pred = dict(result.assignments)
+    t = Table(title=f"story linking on {file.name} ({len(pred)} articles)")
     for col in ("metric", "precision", "recall", "F1"):
         t.add_column(col)
-    for name in ("bcubed", "pairwise"):
-        p, r, f = report[name]
+    for name, fn in (("BCubed", bcubed), ("pairwise", pairwise)):
+        p, r, f = fn(pred, gold)
         t.add_row(name, f"{p:.3f}", f"{r:.3f}", f"{f:.3f}")
     console.print(t)
-    console.print(f"predicted stories: {report['predicted_stories']}   gold stories: {report['gold_stories']}")
-    for kind in ("merges", "splits"):
-        for e in report.get(f"worst_{kind}", []):
-            console.print(f"[yellow]{kind[:-1]}[/] {e}")
+    console.print(f"predicted stories: {len(set(pred.values()))}   gold stories: {len(set(gold[a] for a in pred if a in gold))}")
+    titles = {la.analysed.article.id: la.analysed.title for la in result.linked}
+    merges, splits = worst(pred, gold, titles, n=worst_n)
+    for e in merges + splits:
+        console.print(e.describe())
 
 
 # -------------------------------------------------------------------------------------- demo
