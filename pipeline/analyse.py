@@ -66,7 +66,8 @@ class Analyser:
         for a in articles:
             clean = normalise(a.text)
             title, body = split_title(clean, a.title)
-            language = (a.language or guess_language(body)).lower()[:2] or "und"
+            # "en-GB" -> "en": the primary subtag decides whether the English pipeline reads it
+            language = (a.language or guess_language(body)).lower().replace("_", "-").split("-")[0] or "und"
             prepared.append((a, title, body, language))
         self._observe("normalise", t0, len(articles))
 
