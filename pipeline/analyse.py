@@ -85,31 +85,21 @@ class Analyser:
         t2 = time.perf_counter()
         for i, (a, title, body, language) in enumerate(prepared):
             text = title + "\n\n" + body
-            words = len(_WORD.findall(text))
             doc = docs.get(i)
             if doc is None:
-                out.append(
-                    AnalysedArticle(
-                        article=a,
-                        clean_text=text,
-                        title=title,
-                        language=language,
-                        words=words,
-                        features=_plain_features(title, body),
-                        skipped=(f"nlp:language={language}", f"claims:language={language}"),
-                    )
-                )
-                continue
+                read = {
+                    "features": _plain_features(title, body),
+                    "skipped": (f"nlp:language={language}", f"claims:language={language}"),
+                }
+            else:
+                read = {
+                    "entities": extract_entities(doc),
+                    "features": link_features(doc, len(title)),
+                    "claims": extract_claims(doc, a.id, a.source),
+                }
             out.append(
                 AnalysedArticle(
-                    article=a,
-                    clean_text=text,
-                    title=title,
-                    language=language,
-                    words=words,
-                    entities=extract_entities(doc),
-                    features=link_features(doc, len(title)),
-                    claims=extract_claims(doc, a.id, a.source),
+                    article=a, clean_text=text, title=title, language=language, words=len(_WORD.findall(text)), **read
                 )
             )
         self._observe("claims", t2, len(english))

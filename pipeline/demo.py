@@ -12,6 +12,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from .embedded import stop_process
 from .settings import Settings
 
 
@@ -46,14 +47,8 @@ def start_worker(s: Settings, log_path: Path) -> subprocess.Popen:
 
 
 def stop_worker(proc: subprocess.Popen, grace: float = 15.0) -> None:
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    """Stop a worker the way an operator would (SIGTERM, so faust commits and leaves the group)."""
+    stop_process(proc, grace)
 
 
 def wait_until_settled(client, s: Settings, expected_articles: int, *, timeout: float, quiet_s: float = 4.0,

@@ -77,7 +77,7 @@ class Broker:
         return cls(port, proc)
 
     def stop(self, grace: float = 5.0) -> None:
-        _stop(self.process, grace)
+        stop_process(self.process, grace)
 
 
 @dataclass
@@ -109,7 +109,8 @@ class SearchServer:
         self.server.close(grace)
 
 
-def _stop(proc: subprocess.Popen, grace: float) -> None:
+def stop_process(proc: subprocess.Popen, grace: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds."""
     if proc.poll() is not None:
         return
     proc.terminate()
