@@ -122,25 +122,29 @@ def describe_about(about: str) -> str:
 
 
 def side_text(side: Side, limit: int = MAX_FIELD_TEXT) -> str:
-    """One side as mrkdwn: the value in bold, who reported it, then each quoted sentence as a
-    ``>`` quote, shortened with "…" and cut at whole quotes to stay within ``limit``.
-
-    The outlets and attributions of a side are listed together, since :class:`Side` keeps them as
-    separate sets rather than per report."""
+    """One side as mrkdwn: the value in bold, then each report as its outlet, who said it, and the
+    quoted sentence (a ``>`` quote), shortened with "…" and cut at whole reports to stay within
+    ``limit``. Sides without per-report detail list their outlets, attributions and quotes."""
     lines = [f"*{escape(truncate(side.value, 200))}*"]
-    if side.outlets:
-        lines.append("*" + escape(truncate(", ".join(side.outlets), 300)) + "*")
-    if side.attributed_to:
-        lines.append("_according to " + escape(truncate(", ".join(side.attributed_to), 300)) + "_")
+    entries: list[str] = []
+    if side.reports:
+        for r in side.reports:
+            who = escape(truncate(r.outlet or r.article, 120))
+            said = f" — _{escape(truncate(r.attributed_to, 160))}_" if r.attributed_to else ""
+            entries.append(f"\n*{who}*{said}\n>{escape(truncate(r.quote, MAX_QUOTE_CHARS))}")
+    else:
+        if side.outlets:
+            lines.append("*" + escape(truncate(", ".join(side.outlets), 300)) + "*")
+        if side.attributed_to:
+            lines.append("_according to " + escape(truncate(", ".join(side.attributed_to), 300)) + "_")
+        entries = ["\n>" + escape(truncate(q, MAX_QUOTE_CHARS)) for q in side.quotes]
     text = "\n".join(lines)
-    for i, quote in enumerate(side.quotes):
-        line = "\n>" + escape(truncate(quote, MAX_QUOTE_CHARS))
-        rest = len(side.quotes) - i
-        more = f"\n_…and {rest} more_"
-        if len(text) + len(line) + len(more) > limit:
+    for i, entry in enumerate(entries):
+        more = f"\n_…and {len(entries) - i} more_"
+        if len(text) + len(entry) + len(more) > limit:
             text += more if len(text) + len(more) <= limit else ""
             break
-        text += line
+        text += entry
     return text[:limit]
 
 

@@ -206,16 +206,19 @@ def _contradictions_table(rows: list[dict]) -> Group:
             title_justify="left",
         )
         t.add_column("value", style="bold", no_wrap=True)
-        t.add_column("reported in", overflow="fold")
+        t.add_column("outlet / article", overflow="fold")
         t.add_column("according to", overflow="fold")
         t.add_column("quote", overflow="fold", ratio=3)
         for side in r.get("sides", []):
-            reported = "\n".join(side.get("articles", []))
-            if side.get("outlets"):
-                reported += "\noutlets: " + ", ".join(side["outlets"])
-            quotes = side.get("quotes") or ([side["quote"]] if side.get("quote") else [])
-            t.add_row(str(side.get("value", "")), reported, "; ".join(side.get("attributed_to") or []) or "the outlet",
-                      "\n".join(f"“{q}”" for q in quotes[:3]))
+            reports = side.get("reports") or [
+                {"article": ", ".join(side.get("articles", [])), "outlet": ", ".join(side.get("outlets") or []) or None,
+                 "attributed_to": "; ".join(side.get("attributed_to") or []) or None, "quote": q}
+                for q in (side.get("quotes") or [side.get("quote") or ""])[:1]
+            ]
+            for i, rep in enumerate(reports):
+                where = f"{rep.get('outlet') or 'outlet unknown'}\n[dim]{rep.get('article', '')}[/]"
+                t.add_row(str(side.get("value", "")) if i == 0 else "", where, rep.get("attributed_to") or "the outlet itself",
+                          f"“{rep.get('quote', '')}”")
         tables.append(t)
     return Group(*tables)
 

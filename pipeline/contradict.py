@@ -67,7 +67,7 @@ from typing import Literal
 
 from pipeline.intervals import conflict as interval_conflict
 from pipeline.intervals import fmt, sort_key, upper
-from pipeline.types import Claim, Contradiction, Frozen, Interval, Side, stable_id
+from pipeline.types import Claim, Contradiction, Frozen, Interval, Side, SideReport, stable_id
 
 SlotRelation = Literal["same", "part_of", "contains", "different"]
 RelationFn = Callable[[str, str], SlotRelation]
@@ -295,6 +295,17 @@ def _side(value: str, reports: Sequence[Report], interval: Interval | None = Non
         attributed_to=tuple(sorted({r.claim.source for r in ordered if r.claim.source_kind == "attributed"})),
         quotes=tuple(quotes),
         claim_ids=tuple(sorted({r.claim.id for r in ordered})),
+        reports=tuple(
+            dict.fromkeys(
+                SideReport(
+                    article=r.claim.article_id,
+                    outlet=r.outlet,
+                    attributed_to=r.claim.source if r.claim.source_kind == "attributed" else None,
+                    quote=r.claim.sentence,
+                )
+                for r in ordered
+            )
+        ),
     )
 
 

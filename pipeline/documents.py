@@ -162,6 +162,8 @@ def _side_source(side: Side) -> dict[str, Any]:
         "attributed_to": list(side.attributed_to),
         "quotes": list(side.quotes),
         "claim_ids": list(side.claim_ids),
+        # outlet, attribution and quote of each report, kept together (stored, not indexed)
+        "reports": [r.model_dump(mode="json") for r in side.reports],
     }
 
 

@@ -93,6 +93,7 @@ def _side(s) -> dict:
         "attributed_to": list(s.attributed_to),
         "quote": s.quotes[0] if s.quotes else None,
         "quotes": list(s.quotes),
+        "reports": [r.model_dump(mode="json") for r in s.reports],
     }
 
 

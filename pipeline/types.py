@@ -143,6 +143,16 @@ class LinkedArticle(Frozen):
 # --------------------------------------------------------------------------- outputs
 
 
+class SideReport(Frozen):
+    """One report behind a side: which article said it, through which outlet, on whose word, in
+    which sentence. Keeps outlet, attribution and quote together for editors."""
+
+    article: str
+    outlet: str | None = None
+    attributed_to: str | None = None  # None when the outlet says it in its own voice
+    quote: str
+
+
 class Side(Frozen):
     """One side of a contradiction: a value and everyone who reported it."""
 
@@ -153,6 +163,7 @@ class Side(Frozen):
     attributed_to: tuple[str, ...] = ()
     quotes: tuple[str, ...] = ()
     claim_ids: tuple[str, ...] = ()
+    reports: tuple[SideReport, ...] = ()  # one per (article, source, sentence), in text order
 
 
 class Contradiction(Frozen):
@@ -210,6 +221,7 @@ __all__ = [
     "LinkFeatures",
     "LinkedArticle",
     "Side",
+    "SideReport",
     "Story",
     "stable_id",
 ]

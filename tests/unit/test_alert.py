@@ -343,3 +343,21 @@ def test_settle_updates_the_outbox_record() -> None:
     assert (done.status, done.attempts, done.sent, done.error) == ("sent", 2, T0, None)
     failed = DeliveryResult("failed", "slack", 3, "HTTP 500").settle(rec, T0)
     assert (failed.status, failed.sent, failed.error) == ("failed", None, "HTTP 500")
+
+
+def test_side_text_keeps_outlet_attribution_and_quote_of_each_report_together():
+    from pipeline.alert import side_text
+    from pipeline.types import Side, SideReport
+
+    side = Side(
+        value="19",
+        articles=("a1", "a2"),
+        reports=(
+            SideReport(article="a1", outlet="Reuters", attributed_to="a PMF source", quote="A PMF source said 19 men had been detained."),
+            SideReport(article="a2", outlet=None, attributed_to=None, quote="19 were detained."),
+        ),
+    )
+    text = side_text(side)
+    first = text.index("*Reuters*")
+    assert text.index("a PMF source", first) < text.index("A PMF source said 19", first)
+    assert "*a2*" in text and ">19 were detained." in text  # no outlet: the article id stands in
