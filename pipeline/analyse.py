@@ -55,10 +55,13 @@ class Analyser:
         self.metrics = metrics
         self.batch_size = batch_size
 
-    def _observe(self, stage: str, started: float, n: int, outcome: str = "ok") -> None:
+    def _observe(self, stage: str, started: float, n_in: int, n_ok: int) -> None:
         if self.metrics is not None:
             self.metrics.stage_seconds.labels(stage).observe(time.perf_counter() - started)
-            self.metrics.articles.labels(stage, outcome).inc(n)
+            self.metrics.articles.labels(stage, "in").inc(n_in)
+            self.metrics.articles.labels(stage, "ok").inc(n_ok)
+            if n_in > n_ok:
+                self.metrics.articles.labels(stage, "skipped").inc(n_in - n_ok)
 
     def analyse(self, articles: Sequence[Article]) -> list[AnalysedArticle]:
         t0 = time.perf_counter()
@@ -69,7 +72,7 @@ class Analyser:
             # "en-GB" -> "en": the primary subtag decides whether the English pipeline reads it
             language = (a.language or guess_language(body)).lower().replace("_", "-").split("-")[0] or "und"
             prepared.append((a, title, body, language))
-        self._observe("normalise", t0, len(articles))
+        self._observe("normalise", t0, len(articles), len(articles))
 
         english = [i for i, p in enumerate(prepared) if p[3] == "en"]
         t1 = time.perf_counter()
@@ -79,7 +82,7 @@ class Analyser:
                 self.nlp.pipe((prepared[i][1] + "\n\n" + prepared[i][2] for i in english), batch_size=self.batch_size),
             )
         )
-        self._observe("nlp", t1, len(english))
+        self._observe("nlp", t1, len(prepared), len(english))
 
         out: list[AnalysedArticle] = []
         t2 = time.perf_counter()
@@ -102,5 +105,5 @@ class Analyser:
                     article=a, clean_text=text, title=title, language=language, words=len(_WORD.findall(text)), **read
                 )
             )
-        self._observe("claims", t2, len(english))
+        self._observe("claims", t2, len(prepared), len(english))
         return out

@@ -122,6 +122,7 @@ def create_app(s: Settings, *, analyser: Analyser, linker_factory: Any, effects:
             await send_dead(event.value, err, stage, event.key, _utc(event.message.timestamp))
 
     async def handle_link(event: Any) -> None:
+        metrics.articles.labels("link", "in").inc()
         try:
             a = AnalysedArticle.model_validate_json(event.value)
         except ValueError as e:
@@ -158,6 +159,7 @@ def create_app(s: Settings, *, analyser: Analyser, linker_factory: Any, effects:
             state["linker"] = None  # rebuilt from the table by whoever owns the partition next
 
     async def handle_story(event: Any) -> None:
+        metrics.articles.labels("contradict", "in").inc()
         try:
             la = LinkedArticle.model_validate_json(event.value)
         except ValueError as e:
@@ -168,6 +170,7 @@ def create_app(s: Settings, *, analyser: Analyser, linker_factory: Any, effects:
         old = StoryRecord.model_validate(old_raw) if old_raw else None
         with metrics.stage_seconds.labels("contradict").time():
             record, changes = apply(old, la, _utc(event.message.timestamp))
+        metrics.articles.labels("contradict", "ok").inc()
         await effects.apply(la, record, changes, asyncio.get_running_loop())
         if record is not old:
             story_table[key] = record.model_dump(mode="json")

@@ -85,6 +85,7 @@ class StoryEffects:
             delay = min(self.write_retry_s, delay * 2)
 
     def apply_sync(self, la: LinkedArticle, record: StoryRecord, changes: Sequence[Event]) -> None:
+        self.metrics.articles.labels("index", "in").inc()
         self.write(self.actions(la, record, changes))
         self.metrics.articles.labels("index", "ok").inc()
         for kind, c in changes:
