@@ -345,6 +345,56 @@ def eval_links(
         console.print(e.describe())
 
 
+@app.command("eval-claims")
+def eval_claims(
+    gold: Annotated[Path, typer.Argument(help="Gold YAML (format: pipeline/evalclaims.py).")],
+    replay_dir: Annotated[Optional[Path], typer.Argument(help="A `crosswire replay --out` folder. Left out: replay first.")] = None,
+    input: Annotated[Optional[list[str]], typer.Option("--input", help="Articles to replay first (default: the gold file's `input`).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Keep the replay output here (with --input or the gold's input).")] = None,
+) -> None:
+    """Score contradictions against a gold file: precision and recall per contradiction kind at the
+    level of (story, quantity), side-level scores, and every false positive, miss and look-alike."""
+    import tempfile
+
+    from .evalclaims import GoldError, load_gold, load_replay, render, score
+
+    try:
+        g = load_gold(gold)
+    except (OSError, GoldError) as e:
+        raise _fail(str(e), 2) from None
+    with tempfile.TemporaryDirectory(prefix="crosswire-eval-") as tmp:
+        folder = replay_dir
+        if folder is None:
+            from .analyse import Analyser
+            from .linking import make_linker
+            from .replay import replay as run_replay
+            from .replay import write_outputs
+            from .sources import InputError, count_records, expand, iter_records
+
+            paths = input or ([str(g.input)] if g.input else [])
+            if not paths:
+                raise _fail("give a replay folder, --input, or an `input` in the gold file", 2)
+            s = _settings()
+            try:
+                files = expand(paths)
+            except InputError as e:
+                raise _fail(str(e), 2) from None
+            with err.status("loading the spaCy pipeline"):
+                nlp = _load_nlp(s)
+            with _progress(transient=True) as progress:
+                task = progress.add_task("replaying", total=count_records(files))
+                result = run_replay(iter_records(files), Analyser(nlp, batch_size=s.batch_size), make_linker(s),
+                                    max_text_bytes=s.max_text_bytes, progress=lambda k: progress.advance(task, k))
+            folder = out or Path(tmp)
+            write_outputs(result, folder)
+        try:
+            rows, assignments = load_replay(folder)
+        except (OSError, ValueError, KeyError) as e:
+            raise _fail(str(e), 2) from None
+    for part in render(score(g, rows, assignments)):
+        console.print(part)
+
+
 # -------------------------------------------------------------------------------------- demo
 
 
@@ -372,6 +422,39 @@ def show_config() -> None:
         shown = "(set, hidden)" if value is not None and "Secret" in type(value).__name__ else str(value)
         t.add_row(f"CROSSWIRE_{name.upper()}", shown, field.description or "")
     console.print(t)
+
+
+@app.command("bench-links")
+def bench_links(
+    sizes: Annotated[str, typer.Option(help="Live-story counts to measure, comma-separated.")] = "1000,10000,100000",
+    probe: Annotated[int, typer.Option(help="Articles timed per size (half join a story, half open one).")] = 500,
+    out: Annotated[Path, typer.Option("--out", help="Folder for link-cost.json and link-cost.png.")] = Path("bench"),
+    build: Annotated[str, typer.Option(help="'link' feeds the seeds through link(); 'assign' forces one story each (faster).")] = "link",
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic corpus.")] = 20240601,
+) -> None:
+    """Measure story-linking time and memory per article with N live synthetic stories (no spaCy),
+    print a table and write OUT/link-cost.json and OUT/link-cost.png. Each size runs in a fresh
+    process; 100,000 stories take a few minutes."""
+    from .benchlink import results_table, run_benchmark, write_json, write_plot
+    from .linking import linker_config
+
+    try:
+        ns = [int(x.replace("_", "")) for x in sizes.split(",") if x.strip()]
+    except ValueError:
+        raise _fail(f"--sizes: expected comma-separated integers, got {sizes!r}", 2) from None
+    if not ns or min(ns) < 1 or probe < 2 or build not in ("link", "assign"):
+        raise _fail("--sizes must be positive, --probe at least 2, --build 'link' or 'assign'", 2)
+    with _progress() as progress:
+        tasks: dict[str, int] = {}
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done)
+
+        result = run_benchmark(ns, probe, seed=seed, config=linker_config(_settings()), build=build, progress=on_progress)  # type: ignore[arg-type]
+    console.print(results_table(result))
+    console.print(f"wrote {write_json(result, out / 'link-cost.json')} and {write_plot(result, out / 'link-cost.png')}")
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
 """Story-linking features read from the one spaCy pass: tokens, lemmas, entity keys, salient
-numbers and a MinHash fingerprint of the body.
+numbers, a MinHash fingerprint of the body and its sentence signature (:mod:`pipeline.dedup`).
 
 Contract: :func:`link_features` only reads the ``Doc``; it never runs a second NLP pass and costs
 well under a millisecond per article beyond the parse. Fingerprints are deterministic across
@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from spacy.tokens import Doc, Span, Token
 
+from pipeline.dedup import sentence_signature
 from pipeline.types import LinkFeatures
 
 #: Entity labels that are quantities or times, not things a story is about; salient ones go to
@@ -148,6 +149,7 @@ def link_features(doc: Doc, title_end: int) -> LinkFeatures:
         body_entities=tuple(body_entities),
         numbers=_dedupe(numbers),
         fingerprint=fingerprint(shingle_words),
+        sentences=sentence_signature(doc, title_end),
     )
 
 

@@ -10,7 +10,8 @@ have dates, three Gaussian time-decay features; a logistic model turns them into
 - candidates come from an inverted index (entity keys and top terms → stories) capped at
   ``max_candidates``, so the cost per article does not grow with the number of live stories;
 - quiet stories retire after ``horizon_days`` and free their vectors;
-- near-duplicates (MinHash Jaccard ≥ ``duplicate_jaccard``) join their original's story.
+- near-duplicates (MinHash Jaccard ≥ ``duplicate_jaccard``, or reworded copies by sentence
+  alignment, :mod:`pipeline.dedup`) join their original's story.
 
 Contracts:
 
@@ -37,6 +38,8 @@ from __future__ import annotations
 import heapq
 import json
 import math
+import re
+import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +51,8 @@ from itertools import islice
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from pipeline.dedup import DUPLICATE_SHARE, find_duplicate
+from pipeline.features import N_HASHES
 from pipeline.types import LinkDecision, LinkFeatures, stable_id
 
 #: ``changed_stories()`` lists this key when the retired aggregate changed;
@@ -56,9 +61,26 @@ RETIRED_KEY = "__retired__"
 
 #: Every sub-vector the linker can keep; the config picks a subset.
 ALL_SUBVECTORS: tuple[str, ...] = tuple(
-    f"{kind}_{part}" for kind in ("tokens", "lemmas", "entities", "numbers") for part in ("title", "body", "all")
+    f"{kind}_{part}"
+    for kind in ("tokens", "lemmas", "entities", "numbers")
+    for part in ("title", "body", "all", "lead")
 )
+#: The lead is the title plus the first words (entity mentions) of the body: where a report names
+#: its event's main actors and place, whatever else it goes on to mention.
+LEAD_ITEMS = {"tokens": 40, "lemmas": 40, "entities": 6, "numbers": 4}
 TIME_FEATURES: tuple[str, ...] = ("ts_newest", "ts_oldest", "ts_mean")
+#: Features beyond the per-sub-vector cosines: see :meth:`StoryLinker._features`.
+EVIDENCE_FEATURES: tuple[str, ...] = (
+    "max_tokens_all",
+    "max_entities_all",
+    "cover_story_entities",
+    "cover_article_entities",
+    "year_conflict",
+)
+#: The sub-vectors each remembered member keeps (for the max-over-members features).
+MEMBER_SUBVECTORS: tuple[str, ...] = ("tokens_all", "entities_all")
+_MAX_YEARS = 16
+_YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
 _PREFIX = {"tokens": "t:", "lemmas": "l:", "entities": "e:", "numbers": "n:"}
 _DAY = 86400.0
 
@@ -104,6 +126,7 @@ DEFAULT_SUBVECTORS: tuple[str, ...] = (
     "entities_body",
     "entities_all",
     "numbers_all",
+    "entities_lead",
 )
 
 
@@ -121,6 +144,10 @@ class LinkerConfig(BaseModel):
     weights: LinkWeights = Field(default_factory=default_weights)
     sigma_days: float = Field(3.0, gt=0)
     duplicate_jaccard: float = Field(0.8, gt=0.0, le=1.0)
+    duplicate_share: float = Field(
+        DUPLICATE_SHARE, gt=0.0, le=1.0, description="Share of aligned sentences that makes a reworded copy."
+    )
+    duplicate_stories: int = Field(3, ge=0, description="Most probable candidates searched for reworded copies.")
     subvectors: tuple[str, ...] = Field(default_factory=_default_subvectors)
     top_k_terms: int = Field(300, ge=10, description="Terms kept per story sub-vector.")
     index_terms: int = Field(20, ge=1, description="Top tokens_all terms of a story put in the index.")
@@ -128,6 +155,18 @@ class LinkerConfig(BaseModel):
     query_terms: int = Field(20, ge=1, description="Top terms (and entities) of an article looked up.")
     posting_scan: int = Field(64, ge=1, description="Most recent stories read per index key.")
     max_fingerprints: int = Field(32, ge=0, description="Member fingerprints kept per story.")
+    max_decisions: int = Field(
+        256, ge=1, description="Most recent member decisions kept per story (the idempotence window)."
+    )
+    max_story_df: int = Field(
+        2000, ge=10, description="Distinct terms whose document frequency a story contributes."
+    )
+    max_df_terms: int = Field(
+        500_000, ge=1000, description="Terms kept in the retired document frequencies (least frequent pruned)."
+    )
+    recent_members: int = Field(16, ge=1, description="Most recent members kept (truncated) for max-over-members.")
+    member_terms: int = Field(40, ge=1, description="Terms kept per remembered member and sub-vector.")
+    salient_entities: int = Field(5, ge=1, description="Top entities of a story that an article should mention.")
 
     @field_validator("subvectors")
     @classmethod
@@ -140,7 +179,12 @@ class LinkerConfig(BaseModel):
 
     @property
     def feature_names(self) -> tuple[str, ...]:
-        return (*(f"cos_{s}" for s in self.subvectors), *(f"miss_{s}" for s in self.subvectors), *TIME_FEATURES)
+        return (
+            *(f"cos_{s}" for s in self.subvectors),
+            *(f"miss_{s}" for s in self.subvectors),
+            *EVIDENCE_FEATURES,
+            *TIME_FEATURES,
+        )
 
 
 def _epoch(dt: datetime | None) -> float | None:
@@ -159,6 +203,7 @@ class _Doc:
     df_terms: frozenset[str]
     fingerprint: tuple[int, ...]
     published: float | None
+    years: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -176,9 +221,16 @@ class _Story:
     time_sum: float = 0.0
     n_dated: int = 0
     last_active: float | None = None
-    fingerprints: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
+    fingerprints: list[tuple[str, bytes]] = field(default_factory=list)  # uint64 MinHash rows
     decisions: dict[str, LinkDecision] = field(default_factory=dict)
     keys: tuple[str, ...] = ()
+    salient: tuple[str, ...] = ()  # top entity keys (derived from vectors, not exported)
+    recent: list[dict[str, dict[str, float]]] = field(default_factory=list)  # truncated member vectors
+    year_counts: Counter[str] = field(default_factory=Counter)  # years its members name, bounded
+
+    @property
+    def years(self) -> frozenset[str]:
+        return frozenset(self.year_counts)
 
 
 @dataclass
@@ -232,15 +284,21 @@ class StoryLinker:
         *,
         now: datetime | None = None,
     ) -> LinkDecision:
-        """Link one article. ``published`` drives the time features and the retirement clock;
-        ``now`` stands in for the clock only when ``published`` is ``None``."""
+        """Link one article.
+
+        ``now`` is the arrival time (the worker's message time, a replay's logical clock): it alone
+        moves the retirement clock, so a story lives while articles keep *arriving* for it, however
+        old their ``published`` dates. ``published`` drives only the time-decay features. When the
+        caller has no arrival clock (``now=None``), ``published`` stands in for it; when both are
+        ``None`` the clock does not move and nothing retires."""
         self._changed = []
         sid = self._article_story.get(article_id)
         if sid is not None:
             return self._stories[sid].decisions[article_id]
 
         pub = _epoch(published)
-        self._advance(pub if pub is not None else _epoch(now))
+        arrival = _epoch(now) if now is not None else pub
+        self._advance(arrival)
         doc = self._vectorise(features, pub)
         cands = self._score(doc)
 
@@ -262,7 +320,7 @@ class StoryLinker:
             decision = LinkDecision(
                 story=self._new_story_id(article_id), is_new=True, score=1.0 - p_best, candidates=len(cands)
             )
-        self._commit(article_id, doc, decision, pub if pub is not None else _epoch(now))
+        self._commit(article_id, doc, decision, arrival)
         return decision
 
     def candidates(self, features: LinkFeatures, published: datetime | None) -> list[Candidate]:
@@ -284,10 +342,11 @@ class StoryLinker:
         if article_id in self._article_story:
             return
         pub = _epoch(published)
-        self._advance(pub if pub is not None else _epoch(now))
+        arrival = _epoch(now) if now is not None else pub
+        self._advance(arrival)
         doc = self._vectorise(features, pub)
         decision = LinkDecision(story=story, is_new=story not in self._stories, score=1.0)
-        self._commit(article_id, doc, decision, pub if pub is not None else _epoch(now))
+        self._commit(article_id, doc, decision, arrival)
 
     def changed_stories(self) -> list[str]:
         """Ids whose exported state changed in the last :meth:`link`: the story joined or opened,
@@ -317,7 +376,9 @@ class StoryLinker:
             "last_active": st.last_active,
             "vectors": {k: dict(v) for k, v in st.vectors.items()},
             "df": dict(st.df),
-            "fingerprints": [[a, list(fp)] for a, fp in st.fingerprints],
+            "fingerprints": [[a, _fp_ints(fp)] for a, fp in st.fingerprints],
+            "recent": [{k: dict(v) for k, v in m.items()} for m in st.recent],
+            "years": dict(st.year_counts),
             "decisions": {a: d.model_dump(mode="json") for a, d in st.decisions.items()},
         }
 
@@ -373,7 +434,9 @@ class StoryLinker:
                         time_sum=float(d["time_sum"]),
                         n_dated=int(d["n_dated"]),
                         last_active=d["last_active"],
-                        fingerprints=[(a, tuple(int(x) for x in fp)) for a, fp in d["fingerprints"]],
+                        fingerprints=[(a, _fp_bytes(fp)) for a, fp in d["fingerprints"]],
+                        recent=[{k: {t: float(w) for t, w in v.items()} for k, v in m.items()} for m in d.get("recent", [])],
+                        year_counts=Counter({y: int(c) for y, c in d.get("years", {}).items()}),
                         decisions={a: LinkDecision.model_validate(v) for a, v in d["decisions"].items()},
                     )
                 )
@@ -420,12 +483,28 @@ class StoryLinker:
         for sub in self.config.subvectors:
             kind, part = sub.split("_")
             title, body = fields[kind]
-            seq = title if part == "title" else body if part == "body" else (*title, *body)
+            if part == "title":
+                seq = title
+            elif part == "body":
+                seq = body
+            elif part == "lead":
+                seq = (*title, *body[: LEAD_ITEMS[kind]])
+            else:
+                seq = (*title, *body)
             pre = _PREFIX[kind]
-            vec = {t: (1.0 + math.log(c)) * idf[pre + t] for t, c in Counter(seq).items()}
+            # Interned: the many stories that use a term share one copy of its string.
+            vec = {sys.intern(t): (1.0 + math.log(c)) * idf[pre + t] for t, c in Counter(seq).items()}
             n = _norm(vec)
             vectors[sub] = {t: w / n for t, w in vec.items()} if n > 0 else {}
-        return _Doc(vectors=vectors, df_terms=frozenset(df_terms), fingerprint=tuple(f.fingerprint), published=published)
+        years = frozenset(y for n in f.numbers for y in _YEAR.findall(n))
+        return _Doc(
+            vectors=vectors,
+            df_terms=frozenset(df_terms),
+            # The shingle MinHash, then the sentence signature (pipeline.dedup): one stored row.
+            fingerprint=(*f.fingerprint, *f.sentences) if len(f.fingerprint) == N_HASHES else tuple(f.fingerprint),
+            published=published,
+            years=years,
+        )
 
     def _query_keys(self, doc: _Doc) -> dict[str, float]:
         q = self.config.query_terms
@@ -469,6 +548,7 @@ class StoryLinker:
             # Share of the article's weight on terms the story never used: a new name or date
             # is evidence of another event of the same kind, which cosine alone underweights.
             x[f"miss_{sub}"] = miss
+        x.update(self._evidence(doc, st))
         timed = doc.published is not None and st.n_dated > 0
         if timed:
             assert doc.published is not None and st.newest is not None and st.oldest is not None
@@ -477,6 +557,33 @@ class StoryLinker:
                 d = (doc.published - ts) / _DAY
                 x[name] = math.exp(-(d * d) / two_s2)
         return x, timed
+
+    def _evidence(self, doc: _Doc, st: _Story) -> dict[str, float]:
+        """Features that keep two events of one kind apart (two quakes on one island, two fights
+        of one boxer): whether the article shares the story's main actors and places, and how
+        close it is to the nearest single member rather than to the blurred centroid."""
+        x: dict[str, float] = {}
+        for sub in MEMBER_SUBVECTORS:
+            dvec = doc.vectors.get(sub, {})
+            best = 0.0
+            for member in st.recent:
+                mvec = member.get(sub)
+                if not mvec:
+                    continue
+                dot = sum(w * mvec[t] for t, w in dvec.items() if t in mvec)
+                best = max(best, dot)  # member vectors are stored unit-length
+            x[f"max_{sub}"] = best
+        ents = doc.vectors.get("entities_all", {})
+        # Share of the story's salient entities the article names at all: a report of the same
+        # event nearly always names its main actor and place.
+        x["cover_story_entities"] = sum(1 for e in st.salient if e in ents) / len(st.salient) if st.salient else 0.0
+        # Share of the article's own salient entities that the story knows.
+        top = _top(ents, self.config.salient_entities)
+        svec = st.vectors.get("entities_all", {})
+        x["cover_article_entities"] = sum(1 for e, _ in top if e in svec) / len(top) if top else 0.0
+        # Both name years and none agree: a 2008 fight is not the 2012 rematch.
+        x["year_conflict"] = float(bool(doc.years) and bool(st.years) and not (doc.years & st.years))
+        return x
 
     def _score(self, doc: _Doc) -> list[Candidate]:
         w = self.config.weights
@@ -490,17 +597,28 @@ class StoryLinker:
     def _find_duplicate(self, doc: _Doc, cands: Sequence[Candidate]) -> tuple[str | None, str | None, float]:
         if not doc.fingerprint or not cands:
             return None, None, 0.0
-        fp = np.asarray(doc.fingerprint, dtype=np.uint64)
+        fp = np.asarray(doc.fingerprint[:N_HASHES], dtype=np.uint64)
         best: tuple[str | None, str | None, float] = (None, None, 0.0)
         for c in cands:
             members = self._stories[c.story].fingerprints
-            same = [(a, f) for a, f in members if len(f) == len(fp)]
+            same = [(a, f[: fp.nbytes]) for a, f in members if len(f) >= fp.nbytes]
             if not same:
                 continue
-            sims = (np.asarray([f for _, f in same], dtype=np.uint64) == fp).mean(axis=1)
+            rows = np.frombuffer(b"".join(f for _, f in same), dtype=np.uint64).reshape(len(same), -1)
+            sims = (rows == fp).mean(axis=1)
             i = int(np.argmax(sims))
             if sims[i] >= self.config.duplicate_jaccard and sims[i] > best[2]:
                 best = (c.story, same[i][0], float(sims[i]))
+        sentences = doc.fingerprint[N_HASHES:]
+        if best[0] is None and sentences:
+            # Reworded copies: sentence alignment costs more, so only the likeliest stories.
+            top = sorted(cands, key=lambda x: -x.probability)[: self.config.duplicate_stories]
+            for c in top:
+                fps = self._stories[c.story].fingerprints
+                sigs = [(a, np.frombuffer(f, dtype=np.uint64)[N_HASHES:]) for a, f in fps]
+                hit = find_duplicate(sentences, sigs, self.config.duplicate_share)
+                if hit is not None and hit[1] > best[2]:
+                    best = (c.story, hit[0], hit[1])
         return best
 
     def _new_story_id(self, article_id: str) -> str:
@@ -524,6 +642,7 @@ class StoryLinker:
             self._next_seq += 1
             self._stories[st.id] = st
         k = self.config.top_k_terms
+        k_m = self.config.member_terms
         for sub, dvec in doc.vectors.items():
             svec = st.vectors.setdefault(sub, {})
             for t, w in dvec.items():
@@ -534,6 +653,14 @@ class StoryLinker:
             st.norms[sub] = _norm(svec)
         st.df.update(doc.df_terms)
         self._df.update(doc.df_terms)
+        if len(st.df) > self.config.max_story_df:
+            # Keep the story's commonest terms; the global counts forget the rest, so the global
+            # df stays exactly "retired + live contributions" (what restore rebuilds).
+            keep = int(self.config.max_story_df * 0.75)
+            ranked = sorted(st.df.items(), key=lambda kv: (-kv[1], kv[0]))
+            for t, c in ranked[keep:]:
+                self._forget_df(t, c)
+            st.df = Counter(dict(ranked[:keep]))
         self._docs += 1
         st.size += 1
         st.tick = self._tick
@@ -546,11 +673,21 @@ class StoryLinker:
         if active is not None and (st.last_active is None or active > st.last_active):
             st.last_active = active
             heapq.heappush(self._heap, (active, st.seq, st.id))
+        st.recent.append({sub: _unit(dict(_top(doc.vectors[sub], k_m))) for sub in MEMBER_SUBVECTORS})
+        del st.recent[: -self.config.recent_members]
+        if doc.years:
+            st.year_counts.update(doc.years)
+            if len(st.year_counts) > _MAX_YEARS:
+                st.year_counts = Counter(dict(sorted(st.year_counts.items(), key=lambda kv: (-kv[1], kv[0]))[:_MAX_YEARS]))
         if doc.fingerprint and self.config.max_fingerprints > 0:
-            st.fingerprints.append((article_id, doc.fingerprint))
+            st.fingerprints.append((article_id, _fp_bytes(doc.fingerprint)))
             del st.fingerprints[: -self.config.max_fingerprints]
         st.decisions[article_id] = decision
         self._article_story[article_id] = st.id
+        while len(st.decisions) > self.config.max_decisions:  # oldest first (insertion order)
+            old = next(iter(st.decisions))
+            del st.decisions[old]
+            self._article_story.pop(old, None)
         self._reindex(st)
         self._changed.insert(0, st.id)
 
@@ -567,6 +704,7 @@ class StoryLinker:
             posting.pop(st.id, None)
             posting[st.id] = None
         st.keys = new
+        st.salient = tuple(e for e, _ in _top(st.vectors.get("entities_all", {}), self.config.salient_entities))
 
     def _advance(self, t: float | None) -> None:
         """Move the clock to ``t`` (never backwards) and retire stories quiet for the horizon."""
@@ -582,10 +720,26 @@ class StoryLinker:
                 continue  # stale heap entry: the story was updated or already retired
             self._retire(st)
 
+    def _forget_df(self, term: str, count: int) -> None:
+        left = self._df.get(term, 0) - count
+        if left > 0:
+            self._df[term] = left
+        else:
+            self._df.pop(term, None)
+
     def _retire(self, st: _Story) -> None:
         r = self._retired
         r.docs += st.size
         r.df.update(st.df)
+        if len(r.df) > self.config.max_df_terms:
+            # The retired vocabulary grows with everything ever seen: drop its rarest terms
+            # (mostly df 1: names and typos of stories long gone). Their IDF becomes the maximum,
+            # which is what an unseen term gets anyway.
+            keep = int(self.config.max_df_terms * 0.75)
+            ranked = sorted(r.df.items(), key=lambda kv: (-kv[1], kv[0]))
+            for t, c in ranked[keep:]:
+                self._forget_df(t, c)
+            r.df = Counter(dict(ranked[:keep]))
         r.max_seq = max(r.max_seq, st.seq)
         r.max_tick = max(r.max_tick, st.tick)
         if st.last_active is not None:
@@ -607,6 +761,20 @@ class StoryLinker:
 
 def _norm(vec: Mapping[str, float]) -> float:
     return math.sqrt(sum(w * w for w in vec.values()))
+
+
+def _fp_bytes(fp: Sequence[int]) -> bytes:
+    # 8 bytes per MinHash slot instead of a tuple of Python ints (about 36 bytes each).
+    return np.asarray(fp, dtype=np.uint64).tobytes()
+
+
+def _fp_ints(fp: bytes) -> list[int]:
+    return [int(v) for v in np.frombuffer(fp, dtype=np.uint64)]
+
+
+def _unit(vec: dict[str, float]) -> dict[str, float]:
+    n = _norm(vec)
+    return {t: w / n for t, w in vec.items()} if n > 0 else {}
 
 
 def _top(vec: Mapping[str, float], n: int) -> list[tuple[str, float]]:

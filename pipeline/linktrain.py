@@ -19,11 +19,12 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from pipeline.link import TIME_FEATURES, LinkerConfig, LinkWeights, LogisticModel, StoryLinker
-from pipeline.linkeval import Row, build_features, load_pipeline_nlp, read_rows
+from pipeline.link import EVIDENCE_FEATURES, TIME_FEATURES, LinkerConfig, LinkWeights, LogisticModel, StoryLinker
+from pipeline.linkeval import Row, load_pipeline_nlp, read_rows, replay, score
 from pipeline.types import LinkFeatures
 
 #: Used when the training data has no dates: a same-day candidate gains, a week-old one loses.
@@ -38,7 +39,7 @@ MISS_FEATURES = ("miss_entities_all", "miss_numbers_all", "miss_tokens_all")
 def default_features(config: LinkerConfig) -> list[str]:
     """A cosine per configured sub-vector plus the :data:`MISS_FEATURES` it has."""
     cos = [f"cos_{s}" for s in config.subvectors]
-    return cos + [m for m in MISS_FEATURES if m[len("miss_") :] in config.subvectors]
+    return cos + [m for m in MISS_FEATURES if m[len("miss_") :] in config.subvectors] + list(EVIDENCE_FEATURES)
 
 
 def collect_pairs(
@@ -165,19 +166,65 @@ def train(
     )
 
 
+def worker_features(path: Path, nlp: Any) -> tuple[list[Row], list[LinkFeatures]]:
+    """Rows of a labelled JSONL file and their link features as the worker computes them
+    (parse, normalise, title split, spaCy, :func:`pipeline.features.link_features`)."""
+    from pipeline.analyse import Analyser
+    from pipeline.article import parse_article
+
+    rows = read_rows(path)
+    with open(path, encoding="utf-8") as fh:
+        articles = [parse_article(line) for line in fh if line.strip()]
+    analysed = Analyser(nlp).analyse(articles)
+    return rows, [a.features for a in analysed]
+
+
+def _topic(story: str) -> str:
+    # ECB+ stories are "<topic>-ecb" / "<topic>-ecbplus"; other data has one story per "topic".
+    return story.split("-")[0]
+
+
+def cross_validate(
+    rows: Sequence[Row], feats: Sequence[LinkFeatures], config: LinkerConfig, folds: Sequence[tuple[set[str], set[str]]], **kw: Any
+) -> list[dict[str, Any]]:
+    """Train on the rows whose topic is in the first set of a fold, link and score the rows of
+    the second set (in file order, fresh linker). Returns one :func:`pipeline.linkeval.score` per fold."""
+    out = []
+    for train_topics, test_topics in folds:
+        tr = [i for i, r in enumerate(rows) if r.story is not None and _topic(r.story) in train_topics]
+        te = [i for i, r in enumerate(rows) if r.story is not None and _topic(r.story) in test_topics]
+        w = train([rows[i] for i in tr], [feats[i] for i in tr], config, **kw)
+        test_rows = [rows[i] for i in te]
+        cfg = config.model_copy(update={"weights": w})
+        decisions = [d for _, d in replay(test_rows, [feats[i] for i in te], cfg)]
+        out.append(score(test_rows, decisions))
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("data", type=Path, help="labelled JSONL: id, title, text, story[, published]")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--l2", type=float, default=1.0)
-    ap.add_argument("--cache", type=Path, default=None, help="feature cache JSONL (yours to invalidate)")
+    ap.add_argument("--cv", action="store_true", help="also print the two-fold topic cross-validation (ECB+: 1-10 / 11-20)")
     args = ap.parse_args(argv)
-    rows = read_rows(args.data)
-    feats = build_features(rows, load_pipeline_nlp(), args.cache)
-    weights = train(rows, feats, LinkerConfig(weights=_placeholder()), l2=args.l2)
+    rows, feats = worker_features(args.data, load_pipeline_nlp())
+    config = LinkerConfig(weights=_placeholder())
+    weights = train(rows, feats, config, l2=args.l2)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(weights.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
     print(json.dumps(weights.model_dump(mode="json")["content"], indent=2))
+    if args.cv:
+        topics = sorted({_topic(r.story) for r in rows if r.story is not None}, key=lambda t: (len(t), t))
+        half = len(topics) // 2
+        a, b = set(topics[:half]), set(topics[half:])
+        for (tr, te), res in zip(((a, b), (b, a)), cross_validate(rows, feats, config, [(a, b), (b, a)], l2=args.l2), strict=True):
+            bc = res["bcubed"]
+            order = sorted(te, key=lambda t: (len(t), t))
+            print(
+                f"test topics {order[0]}..{order[-1]}: BCubed P/R/F1 {bc['p']:.3f}/{bc['r']:.3f}/{bc['f1']:.3f}, "
+                f"{res['pred_stories']}/{res['gold_stories']} stories"
+            )
 
 
 def _placeholder() -> LinkWeights:

@@ -111,6 +111,7 @@ class LinkFeatures(Frozen):
     body_entities: tuple[str, ...] = ()
     numbers: tuple[str, ...] = ()  # salient numbers and dates as written, normalised
     fingerprint: tuple[int, ...] = ()  # shingle min-hashes for near-duplicate detection
+    sentences: tuple[int, ...] = ()  # per-sentence lemma sketches for reworded copies (pipeline.dedup)
 
 
 class AnalysedArticle(Frozen):

@@ -225,3 +225,68 @@ def test_the_five_seeds_form_one_story(nlp, seed_texts: dict[str, str]) -> None:
         doc = nlp(f"{title}\n\n{body}")
         decisions[stem] = linker.link(stem, link_features(doc, len(title)), None)
     assert len({d.story for d in decisions.values()}) == 1, {k: (d.story, d.score) for k, d in decisions.items()}
+
+
+NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("dated_first", [True, False])
+def test_retirement_follows_arrival_time_not_publication_dates(dated_first: bool) -> None:
+    """An old dated article arriving among undated live ones must not retire their story."""
+    rng = random.Random(21)
+    feats = [article(0, rng) for _ in range(4)]
+    linker = StoryLinker(LinkerConfig(horizon_days=14))
+    order = [0, 1, 2, 3] if dated_first else [1, 2, 0, 3]
+    decisions = []
+    for k, i in enumerate(order):
+        published = datetime(2020, 1, 5, tzinfo=UTC) if i == 0 else None
+        decisions.append(linker.link(f"a{i}", feats[i], published, now=NOW + timedelta(minutes=k)))
+    assert len({d.story for d in decisions}) == 1, decisions
+    assert linker.live_stories == 1
+    # Arrival time does retire it: a quiet fortnight later a topic-1 article finds it gone.
+    linker.link("late", article(1, rng), None, now=NOW + timedelta(days=15))
+    assert linker.live_stories == 1 and linker.export_story(decisions[0].story)["kind"] == "tombstone"
+
+
+def test_without_any_clock_nothing_retires() -> None:
+    rng = random.Random(22)
+    linker = StoryLinker(LinkerConfig(horizon_days=1))
+    for i in range(6):
+        linker.link(f"a{i}", article(i, rng), None)
+    assert linker.live_stories == 6 and linker.export_retired()["stories"] == 0
+
+
+def test_per_story_memory_is_bounded() -> None:
+    rng = random.Random(23)
+    cfg = LinkerConfig(max_decisions=5, max_story_df=40, max_fingerprints=3, recent_members=4, member_terms=10)
+    linker = StoryLinker(cfg)
+    feats = []
+    for i in range(30):
+        f = article(0, rng)
+        # Every article brings new words, so the story's vocabulary keeps growing.
+        f = f.model_copy(update={"body_tokens": (*f.body_tokens, f"fresh{i}a", f"fresh{i}b")})
+        feats.append(f)
+        linker.link(f"a{i}", f, None)
+    (state,) = [s for s in linker.export_all() if s["kind"] == "story"]
+    assert state["size"] == 30
+    assert len(state["decisions"]) == 5 and len(state["df"]) <= 40
+    assert len(state["fingerprints"]) == 3 and len(state["recent"]) == 4
+    assert all(len(v) <= 10 for m in state["recent"] for v in m.values())
+    # The global document frequencies are exactly what the story contributes (no drift).
+    assert dict(linker._df) == state["df"]
+    # Recent members stay idempotent; a member older than the window is linked again.
+    last = linker.link("a29", feats[29], None)
+    assert linker.changed_stories() == [] and last.story == state["id"]
+
+
+def test_retired_document_frequencies_are_capped_and_restore_agrees() -> None:
+    rng = random.Random(24)
+    cfg = LinkerConfig(horizon_days=1, max_df_terms=1000)
+    linker = StoryLinker(cfg)
+    for i in range(40):
+        f = article(i, rng)  # 40 topics, each with its own vocabulary
+        linker.link(f"a{i}", f, T0 + timedelta(days=2 * i))
+    retired = linker.export_retired()
+    assert retired["stories"] == 39 and 0 < len(retired["df"]) <= 1000
+    restored = StoryLinker.restore(cfg, json.loads(json.dumps(linker.export_all())))
+    assert restored._df == linker._df and restored._docs == linker._docs
