@@ -60,6 +60,7 @@ class AlertMessage:
     contradiction: Contradiction
     story_title: str
     kind: AlertKind
+    thread_ts: str | None = None  # post as a reply in this Slack thread (bot-token delivery)
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class DeliveryResult:
     channel: str
     attempts: int
     error: str | None = None
+    ts: str | None = None  # the Slack message timestamp, when the API returns one
 
     @property
     def ok(self) -> bool:
@@ -84,6 +86,7 @@ class DeliveryResult:
                 "attempts": record.attempts + self.attempts,
                 "error": self.error,
                 "sent": at if self.ok else record.sent,
+                "ts": self.ts or record.ts,
             }
         )
 
@@ -347,7 +350,7 @@ class SlackWebhookAlerter(Alerter):
             else:
                 status = response.status_code
                 if 200 <= status < 300:
-                    return DeliveryResult("sent", self.channel, attempts)
+                    return self._accepted(response, attempts)
                 body = self._redact(truncate(response.text, 200))
                 error = f"HTTP {status} from {self.host}: {body}"
                 if status == 429:
@@ -364,8 +367,65 @@ class SlackWebhookAlerter(Alerter):
         log.error("slack webhook %s: giving up after %d attempt(s): %s", self.host, attempts, error)
         return DeliveryResult("failed", self.channel, attempts, error)
 
+    def _accepted(self, response: httpx.Response, attempts: int) -> DeliveryResult:
+        """A 2xx answer. Incoming webhooks answer a bare ``ok``."""
+        return DeliveryResult("sent", self.channel, attempts)
+
     def send(self, message: AlertMessage) -> DeliveryResult:
         return self.post(build_blocks(message.contradiction, message.story_title, message.kind))
+
+
+class SlackBotAlerter(SlackWebhookAlerter):
+    """Posts through the Web API's ``chat.postMessage`` with a bot token, so that updates of a
+    contradiction go into the thread of its first alert (``AlertMessage.thread_ts``). Same retry
+    policy as the webhook; the Web API's ``{"ok": false, "error": ...}`` answers are failures, and
+    its ``ratelimited`` answer comes as HTTP 429 with ``Retry-After``."""
+
+    channel = "slack"
+
+    def __init__(self, token: SecretStr, slack_channel: str, *, api_url: str = "https://slack.com/api", **kwargs: Any) -> None:
+        url = SecretStr(api_url.rstrip("/") + "/chat.postMessage")
+        timeout = kwargs.pop("timeout_s", 10.0)
+        client = kwargs.pop("client", None) or httpx.Client(
+            timeout=timeout, follow_redirects=False, headers={"Authorization": f"Bearer {token.get_secret_value()}"}
+        )
+        super().__init__(url, client=client, **kwargs)
+        self._secret_path = None  # the API path is not a secret; the token travels in a header
+        self.slack_channel = slack_channel
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, console: Console | None = None, sleep: Callable[[float], None] = time.sleep
+    ) -> SlackBotAlerter:
+        if settings.slack_bot_token is None or not settings.slack_channel:
+            raise WebhookConfigError("slack-bot alerter needs CROSSWIRE_SLACK_BOT_TOKEN and CROSSWIRE_SLACK_CHANNEL")
+        return cls(
+            settings.slack_bot_token,
+            settings.slack_channel,
+            api_url=settings.slack_api_url,
+            allowed_hosts=settings.slack_allowed_hosts,
+            max_retries=settings.alert_max_retries,
+            timeout_s=settings.alert_timeout_s,
+            sleep=sleep,
+        )
+
+    def __repr__(self) -> str:
+        return f"SlackBotAlerter(host={self.host!r}, channel={self.slack_channel!r})"
+
+    def _accepted(self, response: httpx.Response, attempts: int) -> DeliveryResult:
+        try:
+            body = response.json()
+        except ValueError:
+            return DeliveryResult("failed", self.channel, attempts, f"non-JSON answer from {self.host}")
+        if not body.get("ok"):
+            return DeliveryResult("failed", self.channel, attempts, f"slack API error: {truncate(str(body.get('error')), 100)}")
+        return DeliveryResult("sent", self.channel, attempts, ts=str(body.get("ts") or "") or None)
+
+    def send(self, message: AlertMessage) -> DeliveryResult:
+        payload = {"channel": self.slack_channel, **build_blocks(message.contradiction, message.story_title, message.kind)}
+        if message.thread_ts:
+            payload["thread_ts"] = message.thread_ts
+        return self.post(payload)
 
 
 # ------------------------------------------------------------------------------------------ stdout
@@ -411,6 +471,7 @@ class StdoutAlerter(Alerter):
 # ------------------------------------------------------------------------------------------ table
 
 ALERTERS: dict[str, type[SlackWebhookAlerter] | type[StdoutAlerter]] = {
+    "slack-bot": SlackBotAlerter,
     "slack": SlackWebhookAlerter,
     "stdout": StdoutAlerter,
 }
@@ -425,7 +486,14 @@ def make_alerter(
 ) -> Alerter:
     """The alerter for ``settings``: ``"slack"`` when a webhook URL is set, else ``"stdout"``.
     ``name`` forces one; required options are checked here, at start-up, not at the first alert."""
-    chosen = name or ("slack" if settings.slack_webhook_url is not None else "stdout")
+    if name:
+        chosen = name
+    elif settings.slack_bot_token is not None:
+        chosen = "slack-bot"
+    elif settings.slack_webhook_url is not None:
+        chosen = "slack"
+    else:
+        chosen = "stdout"
     try:
         cls = ALERTERS[chosen]
     except KeyError:
@@ -438,6 +506,7 @@ __all__ = [
     "AlertMessage",
     "Alerter",
     "DeliveryResult",
+    "SlackBotAlerter",
     "SlackWebhookAlerter",
     "StdoutAlerter",
     "WebhookConfigError",

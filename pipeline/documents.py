@@ -214,6 +214,8 @@ def alert_source(a: AlertRecord) -> dict[str, Any]:
         "attempts": a.attempts,
         "created": iso(a.created),
         "sent": iso(a.sent),
+        "ts": a.ts,
+        "thread_ts": a.thread_ts,
     }
 
 

@@ -477,7 +477,7 @@ class StoryLinker:
         }
         df_terms: set[str] = set()
         for kind, (title, body) in fields.items():
-            df_terms.update(_PREFIX[kind] + t for t in (*title, *body))
+            df_terms.update(sys.intern(_PREFIX[kind] + t) for t in (*title, *body))
         idf = {t: self._idf(t, 1) for t in df_terms}  # the title, body and all vectors share terms
         vectors: dict[str, dict[str, float]] = {}
         for sub in self.config.subvectors:

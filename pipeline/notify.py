@@ -27,6 +27,19 @@ def alert_id(c: Contradiction) -> str:
     return stable_id("alert", c.id, str(c.version))
 
 
+def _thread_of(client: Any, s: Settings, c: Contradiction) -> str | None:
+    """The Slack ``ts`` of the contradiction's first alert (version 1), when it was posted with a
+    bot token; None otherwise (then an update is a post of its own)."""
+    from elasticsearch import NotFoundError
+
+    first = c.model_copy(update={"version": 1})
+    try:
+        doc = client.get(index=s.index("alerts"), id=alert_id(first))
+    except NotFoundError:
+        return None
+    return doc["_source"].get("ts")
+
+
 def deliver(
     client: Any,
     s: Settings,
@@ -52,7 +65,10 @@ def deliver(
     if not claim_alert(client, s, record):
         metrics.alerts.labels(alerter.channel, "duplicate").inc()
         return None
-    result = alerter.send(AlertMessage(contradiction=c, story_title=story_title, kind=kind))
+    thread = _thread_of(client, s, c) if kind == "update" else None
+    if thread:
+        record = record.model_copy(update={"thread_ts": thread})
+    result = alerter.send(AlertMessage(contradiction=c, story_title=story_title, kind=kind, thread_ts=thread))
     final = result.settle(record, clock())
     finish_alert(client, s, final)
     metrics.alerts.labels(result.channel, result.status).inc()

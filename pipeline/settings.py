@@ -64,9 +64,18 @@ class Settings(BaseSettings):
 
     # --- Alerts
     slack_webhook_url: SecretStr | None = Field(None, description="Slack incoming-webhook URL. Unset: alerts are printed.")
+    slack_bot_token: SecretStr | None = Field(
+        None,
+        description=(
+            "Slack bot token (chat:write). With it and slack_channel, alerts go through chat.postMessage "
+            "and each update is posted in the thread of the contradiction's first alert."
+        ),
+    )
+    slack_channel: str | None = Field(None, description="Channel id or name for bot-token delivery.")
+    slack_api_url: str = Field("https://slack.com/api", description="Slack Web API base URL (tests point it at a local server).")
     slack_allowed_hosts: tuple[str, ...] = Field(
-        ("hooks.slack.com",),
-        description="Hosts a webhook URL may point at; tests add 127.0.0.1.",
+        ("hooks.slack.com", "slack.com"),
+        description="Hosts a webhook or API URL may point at; tests add 127.0.0.1.",
     )
     alert_max_retries: int = Field(5, ge=0)
     alert_timeout_s: float = Field(10.0, gt=0)

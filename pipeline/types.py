@@ -204,6 +204,8 @@ class AlertRecord(Frozen):
     attempts: int = 0
     created: datetime | None = None
     sent: datetime | None = None
+    ts: str | None = None  # Slack message timestamp (bot-token delivery only): the thread root of updates
+    thread_ts: str | None = None  # the thread this message was posted into, for updates
 
 
 Outcome = Literal["ok", "dead_letter", "skipped"]
