@@ -65,7 +65,7 @@ def test_dead_letter_keeps_payload_bounded():
     assert len(letter.payload) < 70_000 and "more characters" in letter.payload
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=10_000, deadline=None)
 @given(st.binary(max_size=512))
 def test_parser_never_raises_anything_but_bad_article_on_bytes(raw):
     try:
