@@ -257,6 +257,31 @@ for _name in ("httpx", "httpcore"):
     logging.getLogger(_name).addFilter(_REDACT)
 
 
+class RateLimiter:
+    """A token bucket: at most ``rate`` messages per second, ``burst`` at once. ``acquire`` sleeps
+    (through the injected ``sleep``) until a token is free; time comes from the injected ``clock``."""
+
+    def __init__(self, rate: float, burst: int, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.rate, self.burst = rate, burst
+        self._clock, self._sleep = clock, sleep
+        self._tokens = float(burst)
+        self._at = clock()
+
+    def acquire(self) -> float:
+        """Take one token; returns how long it waited."""
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        waited = 0.0
+        if self._tokens < 1.0:
+            waited = (1.0 - self._tokens) / self.rate
+            self._sleep(waited)
+            self._tokens, self._at = 1.0, self._clock()  # the wait refilled exactly one token
+        self._tokens -= 1.0
+        return waited
+
+
 class SlackWebhookAlerter(Alerter):
     """Posts Block Kit messages to a Slack incoming webhook.
 
@@ -280,8 +305,10 @@ class SlackWebhookAlerter(Alerter):
         backoff_cap_s: float = 60.0,
         max_retry_after_s: float = 300.0,
         client: httpx.Client | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         parsed = _check_webhook(url.get_secret_value(), allowed_hosts)
+        self.limiter = limiter
         self._url = url
         self.host = parsed.host
         self.max_retries = max_retries
@@ -307,6 +334,7 @@ class SlackWebhookAlerter(Alerter):
             max_retries=settings.alert_max_retries,
             timeout_s=settings.alert_timeout_s,
             sleep=sleep,
+            limiter=RateLimiter(settings.alert_rate_per_s, settings.alert_burst, sleep=sleep),
         )
 
     def __repr__(self) -> str:
@@ -337,6 +365,8 @@ class SlackWebhookAlerter(Alerter):
         attempts = 0
         for attempt in range(1, self.max_retries + 2):
             attempts = attempt
+            if self.limiter is not None:
+                self.limiter.acquire()
             try:
                 response = self._client.post(self._url.get_secret_value(), json=payload)
             except httpx.TransportError as exc:  # timeouts, refused or reset connections
@@ -407,6 +437,7 @@ class SlackBotAlerter(SlackWebhookAlerter):
             max_retries=settings.alert_max_retries,
             timeout_s=settings.alert_timeout_s,
             sleep=sleep,
+            limiter=RateLimiter(settings.alert_rate_per_s, settings.alert_burst, sleep=sleep),
         )
 
     def __repr__(self) -> str:
@@ -506,6 +537,7 @@ __all__ = [
     "AlertMessage",
     "Alerter",
     "DeliveryResult",
+    "RateLimiter",
     "SlackBotAlerter",
     "SlackWebhookAlerter",
     "StdoutAlerter",

@@ -181,6 +181,10 @@ def create_app(s: Settings, *, analyser: Analyser, linker_factory: Any, effects:
         async for event in stream.events():
             await guarded("contradict", event, handle_story)
 
+    @app.timer(interval=s.alert_retry_interval_s)
+    async def alert_outbox() -> None:
+        await asyncio.get_running_loop().run_in_executor(None, effects.retry_alerts)
+
     return app
 
 

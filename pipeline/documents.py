@@ -216,6 +216,9 @@ def alert_source(a: AlertRecord) -> dict[str, Any]:
         "sent": iso(a.sent),
         "ts": a.ts,
         "thread_ts": a.thread_ts,
+        "story_title": a.story_title,
+        "body": a.body,
+        "next_attempt": iso(a.next_attempt),
     }
 
 

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -27,7 +28,7 @@ from elastic_transport import HttpHeaders, NodeConfig, TransportError, Urllib3Ht
 from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError
 from elasticsearch.helpers import streaming_bulk
 
-from pipeline.documents import BulkAction, alert_source
+from pipeline.documents import BulkAction, alert_source, iso
 from pipeline.settings import CONFIG_DIR, Settings
 from pipeline.types import AlertRecord
 
@@ -431,6 +432,45 @@ def finish_alert(client: Elasticsearch, settings: Settings, record: AlertRecord)
     if record.status == "pending":
         raise ValueError("finish_alert needs a final status (sent, printed or failed), not 'pending'")
     client.index(index=settings.index("alerts"), id=record.id, document=alert_source(record), refresh=settings.es_refresh)
+
+
+def due_alerts(
+    client: Elasticsearch, settings: Settings, now: datetime, *, pending_timeout_s: float, size: int = 50
+) -> list[tuple[AlertRecord, int, int]]:
+    """Outbox records due for (re)delivery, with their ``_seq_no`` and ``_primary_term`` for an
+    optimistic take-over: failed ones whose ``next_attempt`` has come, and pending ones older than
+    ``pending_timeout_s`` (their worker died between claiming and finishing)."""
+    stale = now - timedelta(seconds=pending_timeout_s)
+    query = {
+        "bool": {
+            "should": [
+                {"bool": {"filter": [{"term": {"status": "failed"}}, {"range": {"next_attempt": {"lte": iso(now)}}}]}},
+                {"bool": {"filter": [{"term": {"status": "pending"}}, {"range": {"created": {"lte": iso(stale)}}}]}},
+            ],
+            "minimum_should_match": 1,
+        }
+    }
+    try:
+        resp = client.search(index=settings.index("alerts"), query=query, size=size, seq_no_primary_term=True,
+                             sort=[{"created": {"order": "asc", "unmapped_type": "date"}}])
+    except NotFoundError:
+        return []
+    out = []
+    for hit in resp["hits"]["hits"]:
+        src = {k: v for k, v in hit["_source"].items() if k in AlertRecord.model_fields}
+        out.append((AlertRecord.model_validate(src), int(hit["_seq_no"]), int(hit["_primary_term"])))
+    return out
+
+
+def take_over_alert(client: Elasticsearch, settings: Settings, record: AlertRecord, seq_no: int, primary_term: int) -> bool:
+    """Replace an outbox record only if nobody changed it since it was read (``if_seq_no``):
+    exactly one of several workers sweeping the outbox gets to re-send it."""
+    try:
+        client.index(index=settings.index("alerts"), id=record.id, document=alert_source(record),
+                     if_seq_no=seq_no, if_primary_term=primary_term, refresh=settings.es_refresh)
+    except ConflictError:
+        return False
+    return True
 
 
 # ------------------------------------------------------------------------------------------ reads

@@ -77,8 +77,13 @@ class Settings(BaseSettings):
         ("hooks.slack.com", "slack.com"),
         description="Hosts a webhook or API URL may point at; tests add 127.0.0.1.",
     )
-    alert_max_retries: int = Field(5, ge=0)
-    alert_timeout_s: float = Field(10.0, gt=0)
+    alert_max_retries: int = Field(5, ge=0, description="Retries of one delivery (429 waits Retry-After, 5xx backs off).")
+    alert_timeout_s: float = Field(10.0, gt=0, description="HTTP timeout of one post to Slack.")
+    alert_max_attempts: int = Field(60, ge=1, description="Posts in all before a failed alert is given up (it stays in the index).")
+    alert_pending_timeout_s: float = Field(120.0, gt=0, description="A claimed alert not finished this long is re-sent (its worker died).")
+    alert_retry_interval_s: float = Field(10.0, gt=0, description="How often a worker looks for alerts due again.")
+    alert_rate_per_s: float = Field(1.0, gt=0, description="Most messages per second to one webhook (Slack allows about 1).")
+    alert_burst: int = Field(3, ge=1, description="Messages that may go at once before the rate applies.")
 
     # --- Worker
     log_level: Literal["crit", "error", "warn", "info", "debug"] = Field("warn", description="Worker log level.")

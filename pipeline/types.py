@@ -206,6 +206,9 @@ class AlertRecord(Frozen):
     sent: datetime | None = None
     ts: str | None = None  # Slack message timestamp (bot-token delivery only): the thread root of updates
     thread_ts: str | None = None  # the thread this message was posted into, for updates
+    story_title: str | None = None
+    body: str | None = None  # the contradiction as JSON: enough to rebuild and re-send the message after a crash
+    next_attempt: datetime | None = None  # when a failed delivery is due again; None once given up
 
 
 Outcome = Literal["ok", "dead_letter", "skipped"]

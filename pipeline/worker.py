@@ -17,7 +17,7 @@ from typing import Any
 from .alert import Alerter, make_alerter
 from .documents import article_doc, claim_docs, contradiction_doc, story_doc
 from .metrics import Metrics
-from .notify import deliver
+from .notify import deliver, retry_due
 from .search import SearchSink, make_client
 from .settings import Settings
 from .storystate import Event, StoryRecord
@@ -96,6 +96,14 @@ class StoryEffects:
 
     async def apply(self, la: LinkedArticle, record: StoryRecord, changes: Sequence[Event], loop: asyncio.AbstractEventLoop) -> None:
         await loop.run_in_executor(None, self.apply_sync, la, record, changes)
+
+    def retry_alerts(self) -> int:
+        """Re-send failed alerts whose time has come and claimed ones whose worker died."""
+        try:
+            return retry_due(self.client, self.s, self.alerter, metrics=self.metrics, clock=self.clock)
+        except Exception:  # noqa: BLE001 - the search server may be down; the next round tries again
+            log.warning("alert outbox sweep failed; will retry", exc_info=True)
+            return 0
 
 
 def run_worker(s: Settings) -> None:

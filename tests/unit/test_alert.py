@@ -361,3 +361,22 @@ def test_side_text_keeps_outlet_attribution_and_quote_of_each_report_together():
     first = text.index("*Reuters*")
     assert text.index("a PMF source", first) < text.index("A PMF source said 19", first)
     assert "*a2*" in text and ">19 were detained." in text  # no outlet: the article id stands in
+
+
+def test_rate_limiter_allows_a_burst_then_one_per_interval():
+    from pipeline.alert import RateLimiter
+
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(d: float) -> None:
+        slept.append(d)
+        now[0] += d
+
+    rl = RateLimiter(1.0, 3, clock=lambda: now[0], sleep=sleep)
+    waits = [rl.acquire() for _ in range(6)]
+    assert waits[:3] == [0.0, 0.0, 0.0]
+    assert all(abs(w - 1.0) < 1e-9 for w in waits[3:])
+    now[0] += 10  # idle refills the bucket up to the burst, not beyond
+    assert [rl.acquire() for _ in range(4)] == [0.0, 0.0, 0.0, 1.0]
+    assert now[0] >= 3 + 10 + 1  # 6 messages in the first 3 s would break the rate

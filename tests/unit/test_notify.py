@@ -103,3 +103,67 @@ def test_web_api_error_is_a_visible_failure(es_settings, api):
     rec = deliver(client, s, make_alerter(s), _contradiction(1, ("1", "2")), "X", "new", metrics=Metrics.create(), clock=lambda: T0)
     assert rec is not None and rec.status == "failed" and "channel_not_found" in (rec.error or "")
     assert client.get(index=s.index("alerts"), id=rec.id)["_source"]["status"] == "failed"
+
+
+class FlakyWebhook:
+    """Answers 500 while ``down`` is set, else 200; records what it accepted."""
+
+    def __init__(self) -> None:
+        self.down = True
+        self.accepted: list[dict] = []
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if hook.down:
+                    self.send_response(500)
+                    self.end_headers()
+                    return
+                hook.accepted.append(body)
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *a: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T/B/x"
+
+
+def test_failed_and_orphaned_alerts_are_resent_once_by_the_outbox_sweep(es_settings):
+    from datetime import timedelta
+
+    from pipeline.notify import alert_id, retry_due
+    from pipeline.search import claim_alert
+    from pipeline.types import AlertRecord
+
+    hook = FlakyWebhook()
+    s = es_settings.model_copy(update={
+        "slack_webhook_url": SecretStr(hook.url), "slack_allowed_hosts": ("127.0.0.1",), "es_index_prefix": "outbox",
+        "alert_max_retries": 1, "alert_pending_timeout_s": 60.0,
+    })
+    client = make_client(s)
+    ensure_templates(client, s)
+    now = [T0]
+    clock = lambda: now[0]  # noqa: E731
+    alerter = make_alerter(s, sleep=lambda _d: None)
+    metrics = Metrics.create()
+    failed = deliver(client, s, alerter, _contradiction(1, ("14", "19")), "Raid", "new", metrics=metrics, clock=clock)
+    assert failed is not None and failed.status == "failed" and failed.next_attempt is not None
+    # a worker that died after claiming: a pending record with no outcome
+    orphan_c = _contradiction(1, ("3", "0")).model_copy(update={"id": "c2"})
+    orphan = AlertRecord(id=alert_id(orphan_c), contradiction="c2", story="s1", kind="new", status="pending",
+                         channel="slack", created=T0, story_title="Raid", body=orphan_c.model_dump_json())
+    assert claim_alert(client, s, orphan)
+    hook.down = False
+    assert retry_due(client, s, alerter, metrics=metrics, clock=clock) == 0  # nothing due yet
+    now[0] = T0 + timedelta(hours=2)
+    assert retry_due(client, s, alerter, metrics=metrics, clock=clock) == 2
+    assert retry_due(client, s, alerter, metrics=metrics, clock=clock) == 0  # never twice
+    assert len(hook.accepted) == 2
+    for rid in (failed.id, orphan.id):
+        assert client.get(index=s.index("alerts"), id=rid)["_source"]["status"] == "sent"
+    hook.server.shutdown()
