@@ -102,7 +102,7 @@ class CorpusSpec:
     entity_pool: int = 200_000
     entity_s: float = 1.0
     pool_entities: int = 6  # entities of a story drawn from the Zipfian pool
-    own_entities: int = 2  # entities only this story has
+    own_entities: int = 3  # entities only this story has (the people and places of the event)
     numbers: int = 4
     title_len: int = 8
     body_len: tuple[int, int] = (120, 260)
@@ -186,10 +186,6 @@ class SyntheticCorpus:
         t_noise = np.searchsorted(self._word_cdf, tnoise_r)
         title = np.where(title_r < sp.title_topic_share, t_topic, t_noise)
         vocab = self.vocab
-        # join/split: fresh string objects per article, as when decoded from a topic.
-        body_tokens = tuple(" ".join([vocab[j] for j in body]).split(" "))
-        title_tokens = tuple(" ".join([vocab[j] for j in title]).split(" "))
-
         ne = len(st.entities)
         n_title_ents = int(rng.integers(1, 3))
         title_ents = [st.entities[j] for j in np.searchsorted(self._ent_cdf, rng.random(n_title_ents))]
@@ -198,6 +194,10 @@ class SyntheticCorpus:
         own = np.searchsorted(self._ent_cdf, rng.random(n_mentions)).clip(0, ne - 1)
         other = np.searchsorted(self._entity_cdf, rng.random(n_mentions))
         body_ents = [self.entity_names[o] if f else st.entities[s] for f, s, o in zip(foreign, own, other, strict=True)]
+        # Names are words of the text too: their tokens go with the topic and background words.
+        # join/split: fresh string objects per article, as when decoded from a topic.
+        body_tokens = tuple(" ".join([vocab[j] for j in body] + body_ents).split(" "))
+        title_tokens = tuple(" ".join([vocab[j] for j in title] + title_ents).split(" "))
         n_nums = int(rng.integers(2, sp.numbers + 1))
         numbers = [st.numbers[j] for j in sorted(rng.choice(sp.numbers, n_nums, replace=False))]
         if rng.random() < 0.3:  # a number from elsewhere (a date, an unrelated total)

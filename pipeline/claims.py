@@ -172,12 +172,19 @@ class Lexicon:
     copula_subjects: frozenset[str]
     main_time_words: frozenset[str]
     troop_verbs: frozenset[str]
+    person_groups: frozenset[str] = frozenset()
+    crowd_verbs: frozenset[str] = frozenset()
+    crowd_phrasal: frozenset[str] = frozenset()
+    crowd_nouns: frozenset[str] = frozenset()
+    crowd_estimate_verbs: frozenset[str] = frozenset()
+    crowd_people: frozenset[str] = frozenset()
 
     @classmethod
     def from_mapping(cls, raw: dict) -> Lexicon:
         p = raw["predicates"]
         classes = {w: cls_name for cls_name, words in raw["theme_classes"].items() for w in words}
         fz = frozenset
+        crowd = raw.get("crowd") or {}
         return cls(
             band=float(raw.get("band", 0.2)),
             verbs=dict(p["verbs"]),
@@ -205,6 +212,12 @@ class Lexicon:
             copula_subjects=fz(raw["copula_subjects"]),
             main_time_words=fz(raw["main_time_words"]),
             troop_verbs=fz(raw["troop_verbs"]),
+            person_groups=fz(raw.get("person_groups", ())),
+            crowd_verbs=fz(crowd.get("verbs", ())),
+            crowd_phrasal=fz(crowd.get("phrasal", ())),
+            crowd_nouns=fz(crowd.get("nouns", ())),
+            crowd_estimate_verbs=fz(crowd.get("estimate_verbs", ())),
+            crowd_people=fz(crowd.get("people", ())),
         )
 
 
@@ -390,7 +403,7 @@ def _number_phrases(sent: Span, ents: list[Span]) -> list[tuple[list[Token], Tok
             used.update(t.i for t in toks)
             out.append((toks, root_of(toks)))
     for t in sent:
-        if t.i in used or t.ent_type_ in _NOT_COUNT_ENTS:
+        if t.i in used or (t.ent_type_ in _NOT_COUNT_ENTS and not _mistagged_number(t)):
             continue
         low = t.lower_
         is_num = t.like_num or low in _NUMBER_WORDS or (
@@ -411,7 +424,53 @@ def _number_phrases(sent: Span, ents: list[Span]) -> list[tuple[list[Token], Tok
         used.update(x.i for x in toks)
         out.append((toks, root_of(toks)))
     out.sort(key=lambda p: p[0][0].i)
+    return [p for p in _join_thousands(out) if not _not_a_count(p[0])]
+
+
+def _mistagged_number(t: Token) -> bool:
+    """'"The official figure is 14," he said': the model tags a lone small number as DATE. A DATE
+    entity that is nothing but a number of one to three digits, with no month or preposition of
+    time around it, is a count."""
+    if t.ent_type_ != "DATE" or not t.text.isdigit() or len(t.text) > 3:
+        return False
+    ent = next((e for e in t.doc.ents if e.start <= t.i < e.end), None)
+    if ent is None or len(ent) != 1:
+        return False
+    prev = t.doc[t.i - 1].lower_ if t.i > 0 else ""
+    nxt = t.doc[t.i + 1].lower_ if t.i + 1 < len(t.doc) else ""
+    return prev not in _MONTHS | {"on", "the", "by", "until", "since", "from", "of"} and nxt not in _MONTHS
+
+
+def _join_thousands(phrases: list[tuple[list[Token], Token]]) -> list[tuple[list[Token], Token]]:
+    """'20, 000' (a thousands separator followed by a space, as in tokenised corpora) is one
+    number, not 20 and 0."""
+    out: list[tuple[list[Token], Token]] = []
+    for toks, root in phrases:
+        first = toks[0]
+        if out and re.fullmatch(r"\d{3}", first.text) and first.i >= 2:
+            prev_toks, _ = out[-1]
+            comma, last = first.doc[first.i - 1], prev_toks[-1]
+            if comma.text == "," and last.i == first.i - 2 and re.fullmatch(r"\d{1,3}", last.text):
+                out[-1] = ([*prev_toks, comma, *toks], root)
+                continue
+        out.append((toks, root))
     return out
+
+
+def _not_a_count(toks: list[Token]) -> bool:
+    """Clock times and numeric dates ('9: 00 PM', '04 / 02 / 07'), zero-padded digit groups, and
+    the generic pronoun 'one' ('when one is killed, all of us lose')."""
+    doc = toks[0].doc
+    first, last = toks[0], toks[-1]
+    before = doc[first.i - 1].text if first.i > 0 else ""
+    after = doc[last.i + 1].text if last.i + 1 < len(doc) else ""
+    if before in ("/", ":") or after in ("/", ":"):
+        return True
+    if any(t.text.isdigit() and len(t.text) > 1 and t.text.startswith("0") and "," not in _text(toks) for t in toks):
+        return True
+    if len(toks) == 1 and first.lower_ == "one" and first.pos_ == "PRON":
+        return not any(c.dep_ == "prep" and c.lower_ == "of" for c in first.children)
+    return False
 
 
 def _extend_left(toks: list[Token]) -> list[Token]:
@@ -476,8 +535,10 @@ def _theme_of(noun: Token | None, lex: Lexicon) -> str | None:
 
 def _predicate(arg: Token, noun: Token | None, lex: Lexicon) -> tuple[str, Token] | None:
     """The lexicon predicate that has the count as its patient, and the token that carries it."""
-    if noun is not None:
-        for ch in noun.children:
+    carrier = noun if noun is not None else arg
+    if carrier is not None:
+        # "... had been injured and 12 arrested": the number's own participle beats the verb it hangs on
+        for ch in carrier.children:
             lem = _lemma(ch)
             if ch.dep_ == "acl" and ch.tag_ == "VBN" and lem in lex.verbs:
                 return lex.verbs[lem], ch
@@ -509,7 +570,13 @@ def _predicate(arg: Token, noun: Token | None, lex: Lexicon) -> tuple[str, Token
                     and any(_lemma(p) == "custody" for p in c.children)
                 ):
                     return lex.phrasal[f"{hl} {c.lower_}"], head
+        if dep in _SUBJ and head.lower_ in lex.adjectives and head.tag_ in ("VBG", "VBN", "JJ") and any(
+            _lemma(c) == "be" for c in head.children if c.dep_ in ("aux", "auxpass", "cop")
+        ):
+            return lex.adjectives[head.lower_], head  # "eight people were still missing" (tagged as a verb)
         if dep in ("dobj", "nsubjpass") and hl in lex.verbs:
+            if _held_hostage(head):
+                return None  # "hold 300 crew members to ransom": hostages, not detainees
             return lex.verbs[hl], head
         if dep == "nsubj" and hl in lex.say_verbs and _folded(a, lex) is not None:
             verb = a.doc[a.left_edge.i - 1]
@@ -527,6 +594,14 @@ def _predicate(arg: Token, noun: Token | None, lex: Lexicon) -> tuple[str, Token
     if dep == "pobj" and head.lower_ == "of" and head.head.pos_ == "NOUN" and _lemma(head.head) in lex.nouns:
         return lex.nouns[_lemma(head.head)], head.head
     return None
+
+
+_HOSTAGE_WORDS = frozenset({"hostage", "hostages", "captive", "ransom"})
+
+
+def _held_hostage(verb: Token) -> bool:
+    return any(x.lower_ in _HOSTAGE_WORDS for c in verb.children if c.dep_ in ("prep", "oprd", "xcomp", "advmod")
+               for x in c.subtree)
 
 
 def _is_clause_head(t: Token) -> bool:
@@ -571,6 +646,8 @@ def _say(anchor: Token, sent: Span, st: _State) -> _Say:
                 continue
             st.sources.append(trailing)
             return _Say(trailing[0], "attributed", modality, a)
+        if subj.lower_ in _RELATIVE_PRONOUNS and a.dep_ in ("relcl", "acl"):
+            subj = _antecedent(subj, a)  # "the health ministry in Lima, which said 85 ...": the antecedent speaks
         fold = _folded(subj, lex)
         text = _source_text(subj) if fold is None else _clean_phrase(subj.doc[fold.i : subj.right_edge.i + 1])
         if modality == "asserted" and any(c.dep_ == "advmod" and c.lower_ in lex.reported_adverbs for c in a.children):
@@ -653,28 +730,105 @@ def _subject(verb: Token) -> Token | None:
     return None
 
 
+_DASHES = frozenset({"-", "--", "\u2013", "\u2014"})
+_RELATIVE_PRONOUNS = frozenset({"which", "who", "that"})
+
+
 def _source_text(subj: Token) -> str:
     drop: set[int] = set()
     for t in subj.subtree:
         if t != subj and t.dep_ in ("relcl", "acl", "appos", "advcl"):
             drop.update(x.i for x in t.subtree)
-    return _clean_phrase(t for t in subj.subtree if t.i not in drop)
+    toks = sorted((t for t in subj.subtree if t.i not in drop), key=lambda t: t.i)
+    return _clean_phrase(_strip_dateline(toks))
+
+
+def _antecedent(rel: Token, clause: Token) -> Token:
+    """The noun phrase a relative pronoun refers to: the one just before it ('..., which'),
+    climbing out of its prepositional attachments ('the health ministry in Lima, which' ->
+    ministry); the parser's attachment of the clause when there is none."""
+    doc = rel.doc
+    i = rel.i - 1
+    while i >= 0 and doc[i].is_punct:
+        i -= 1
+    t = doc[i] if i >= 0 else clause.head
+    if t.pos_ not in ("NOUN", "PROPN"):
+        return clause.head
+    while t.dep_ in ("compound", "flat"):
+        t = t.head
+    while t.dep_ == "pobj" and t.head.dep_ == "prep" and t.head.head.pos_ in ("NOUN", "PROPN"):
+        t = t.head.head
+    return t
+
+
+def _strip_dateline(toks: list[Token]) -> list[Token]:
+    """'AYACUCHO, Peru - Police said ...': the parser folds the dateline into the subject; a source
+    phrase never spans a dash whose left part is a dateline (capitalised place names, dates,
+    commas, an agency in brackets)."""
+    cut = max((k for k, t in enumerate(toks) if t.text in _DASHES), default=None)
+    if cut is None:
+        return toks
+    left = toks[:cut]
+    if all(t.is_punct or t.pos_ in ("PROPN", "NUM") or t.is_upper or t.ent_type_ in ("GPE", "DATE", "ORG", "LOC")
+           for t in left):
+        return toks[cut + 1 :]
+    return toks
 
 
 def _resolve_pronoun(pron: Token, st: _State) -> str | None:
-    plural = pron.lower_ == "they"
-    if pron.lower_ not in ("he", "she", "they"):
+    """'he'/'she'/'they' -> the nearest earlier speaker of the same number in the article (simple
+    recency): an attributed source whose head is a person noun or a person's name, or (he/she) a
+    PERSON entity, named by its noun phrase ('Lena Haugen of the Workers' Alliance'; the title
+    noun for an apposition: 'a police spokesman, Colonel X')."""
+    low = pron.lower_
+    if low not in ("he", "she", "they"):
         return None
-    for text, head in reversed(st.sources):
-        if _lemma(head) in st.lex.person_nouns and (head.tag_ in ("NNS", "NNPS")) == plural:
-            return text
-    return None
+    plural = low == "they"
+    best: tuple[int, str] | None = None
+    for text, head in st.sources:
+        if head.i >= pron.i or (head.tag_ in ("NNS", "NNPS")) != plural:
+            continue
+        if _lemma(head) in st.lex.person_nouns or head.ent_type_ == "PERSON":
+            if best is None or head.i > best[0]:
+                best = (head.i, text)
+    if not plural:
+        for ent in st.ents:
+            if ent.label_ != "PERSON" or ent.end > pron.i:
+                continue
+            r = ent.root
+            if best is not None and r.i <= best[0]:
+                continue
+            speaker = r.head if r.dep_ == "appos" else r
+            if speaker.dep_ != "nsubj" or _lemma(speaker.head) not in st.lex.say_verbs:
+                continue  # only a person who spoke: "Kadhimi took office" does not make him "he"
+            best = (r.i, _source_text(speaker))
+    return best[1] if best is not None else None
 
 
 _YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
 _MONTHS = frozenset(
-    "january february march april may june july august september october november december".split()
+    "january february march april may june july august september october november december "
+    "jan feb mar apr jun jul aug sep sept oct nov dec".split()
 )
+# Words that make a DATE entity a time expression (besides numbers, months and main-time words):
+# the model sometimes tags a place ("in the Ayacucho region") as DATE, and such an "anchor" would
+# split the main event's claims off into an event of their own.
+_TIME_WORDS = frozenset(
+    "last past previous next earlier later ago recent coming this that same early late mid "
+    "day days week weeks month months year years decade decades century centuries season "
+    "spring summer autumn fall winter christmas easter ramadan eid new".split()
+)
+
+
+def _date_like(ent: Span, lex: Lexicon) -> bool:
+    """Does a DATE/TIME entity read as a time at all (a digit, a month, a weekday or another
+    time word)? Anything else is a tagging slip and anchors nothing."""
+    words = {t.lower_ for t in ent}
+    return (
+        any(ch.isdigit() for ch in ent.text)
+        or bool(words & (_MONTHS | _TIME_WORDS | lex.main_time_words | _NUMBER_WORDS))
+        or any(w.endswith(("day", "days")) for w in words)
+    )
 
 
 def _date_anchor(ent: Span, lex: Lexicon) -> str | None:
@@ -688,9 +842,73 @@ def _date_anchor(ent: Span, lex: Lexicon) -> str | None:
     return text or None
 
 
+def _clause_group(verb: Token) -> set[int]:
+    """Token ids of the clause heads that share one time frame with ``verb``: coordinated verbs
+    ("killed six, injured 50 and caused damage in September") and participle adjuncts ("struck in
+    September, killing seven"), climbing through a head the tagger took for a noun ("a gunman
+    shot and wounded three")."""
+    group = {verb.i}
+    v = verb
+    for _ in range(6):
+        if v.head == v:
+            break
+        if v.dep_ in ("conj", "dep") or (
+            v.dep_ == "advcl" and v.tag_ in ("VBG", "VBN") and not any(c.dep_ == "mark" for c in v.children)
+        ):
+            v = v.head
+            group.add(v.i)
+        else:
+            break
+    frontier = [verb.doc[i] for i in group]
+    while frontier:
+        g = frontier.pop()
+        for c in g.children:
+            if c.i in group or not _is_verbish(c):
+                continue
+            if c.dep_ in ("conj", "dep") or (c.dep_ == "advcl" and c.tag_ == "VBG"):
+                group.add(c.i)
+                frontier.append(c)
+    return group
+
+
+def _attached_to(r: Token, group: set[int]) -> bool:
+    """Does the phrase headed by ``r`` hang (through prepositions and nouns) on a clause head of
+    ``group``, before reaching another clause?"""
+    for a in _ancestors_until_sentence(r):
+        if a.i in group:
+            return True
+        if _is_clause_head(a):
+            return False
+    return False
+
+
+def _fronted(ent: Span, sent: Span) -> bool:
+    """'In early March, ...' / 'Last year, ...': a date opening the sentence, set off by a comma,
+    frames every clause of it."""
+    first = sent.start
+    while first < ent.start and sent.doc[first].is_space:
+        first += 1
+    lead = [t.lower_ for t in sent.doc[first : ent.start]]
+    return (
+        lead in ([], ["in"], ["on"], ["since"], ["during"], ["by"], ["until"], ["early"], ["late"], ["in", "early"],
+                 ["in", "late"])
+        and ent.end < sent.end
+        and sent.doc[ent.end].text == ","
+    )
+
+
+def _dated_relative(verb: Token | None, ent: Span) -> bool:
+    """'since 2007, when a quake killed 500' / 'in December 2003, in which 31,000 were killed':
+    a clause attached to a date is about that date's event."""
+    if verb is None or verb.dep_ not in ("relcl", "acl", "advcl"):
+        return False
+    return ent.start <= verb.head.i < ent.end
+
+
 def _event(predicate: str, anchor: Token, noun: Token | None, sent: Span, st: _State) -> str:
     """``main`` or ``predicate@anchor`` (see the module docstring)."""
     verb = _clause_verb(anchor)
+    group = _clause_group(verb) if verb is not None else set()
     best: tuple[int, str | None] | None = None
     for ent in st.sent_ents(sent):
         if ent.label_ not in ("DATE", "TIME", "GPE"):
@@ -703,6 +921,8 @@ def _event(predicate: str, anchor: Token, noun: Token | None, sent: Span, st: _S
                 continue
             label: str | None = _canonical(ent).lower()
         else:
+            if not _date_like(ent, st.lex):
+                continue
             label = _date_anchor(ent, st.lex)
         ok = False
         if anchor.pos_ == "NOUN" and r.i in {x.i for x in anchor.subtree}:
@@ -712,6 +932,10 @@ def _event(predicate: str, anchor: Token, noun: Token | None, sent: Span, st: _S
             if rv == verb:
                 ok = True
             elif verb.dep_ in ("relcl", "acl") and verb.head in list(r.ancestors) and rv == _clause_verb(verb.head):
+                ok = True
+            elif ent.label_ != "GPE" and (
+                _attached_to(r, group) or _dated_relative(verb, ent) or _fronted(ent, sent)
+            ):
                 ok = True
         if not ok:
             continue
@@ -839,8 +1063,20 @@ def _count_from_number(sent: Span, toks: list[Token], root: Token, st: _State) -
         event = _event(toll[0], toll[1], None, sent, st)
         st.emit(_make(st, sent, predicate=toll[0], theme="people", event=event, value=value, say=say, at=toll[1]))
         return
-    found = _predicate(arg, noun, lex)
+    crowd = _crowd(root, arg, noun, lex)
+    if crowd is not None:
+        say = _say(root, sent, st)
+        ev = _event("count", crowd, noun, sent, st)
+        event = "count:crowd" if ev == "main" else f"count:crowd@{ev.split('@', 1)[1]}"
+        st.emit(_make(st, sent, predicate="count", theme="people", event=event, value=value, say=say, at=crowd))
+        return
     theme = _theme_of(noun, lex)
+    if noun is not None and theme is not None:
+        summed = _conjoined(noun, theme, value, lex)
+        if summed is None:
+            return  # a later conjunct of "two women and one man": counted with the first
+        value = summed
+    found = _predicate(arg, noun, lex)
     count_verb: str | None = None
     if found is None:
         if theme == "attacks" or (theme == "troops" and _is_stock(arg, lex)):
@@ -879,6 +1115,85 @@ def _count_from_number(sent: Span, toks: list[Token], root: Token, st: _State) -
                   polarity=polarity, at=anchor))
 
 
+def _nummod_value(noun: Token, lex: Lexicon) -> Interval | None:
+    num = next((c for c in noun.children if c.dep_ == "nummod"), None)
+    if num is None:
+        return None
+    return parse_quantity(_text(sorted(num.subtree, key=lambda x: x.i)), band=lex.band)
+
+
+def _conjoined(noun: Token, theme: str, value: Interval, lex: Lexicon) -> Interval | None:
+    """'two women and one man died': conjoined counts of one theme class are parts of one figure.
+    Returns the sum for the first conjunct, None for a later one (already counted), and ``value``
+    unchanged when the noun has no such conjunct. 'Three commanders and 20 OTHER fighters' is not
+    summed here (different classes; see :func:`_others`)."""
+
+    def same(t: Token) -> bool:
+        return (
+            t.pos_ in ("NOUN", "PROPN")
+            and _theme_of(t, lex) == theme
+            and _nummod_value(t, lex) is not None
+            and not any(c.dep_ == "amod" and c.lower_ == "other" for c in t.children)
+        )
+
+    if not same(noun):
+        return value
+    if noun.dep_ == "conj" and same(noun.head):
+        return None
+    total = value
+    for c in noun.children:
+        if c.dep_ == "conj" and same(c):
+            extra = _nummod_value(c, lex)
+            assert extra is not None
+            total = add(total, extra)
+            for cc in c.children:  # "two women, one man and a boy": conj chains hang on each other
+                if cc.dep_ == "conj" and same(cc):
+                    more = _nummod_value(cc, lex)
+                    assert more is not None
+                    total = add(total, more)
+    return total
+
+
+def _crowd(root: Token, arg: Token, noun: Token | None, lex: Lexicon) -> Token | None:
+    """The token carrying a crowd-size frame for this number, or None.
+
+    '40,000 people marched / took part / took to the streets / gathered' (a person noun or a bare
+    number as the subject of a crowd verb), 'estimated/put the crowd at 15,000', 'the turnout was
+    15,000', 'a crowd of 15,000'."""
+    # "a crowd of 15,000 (people)"
+    if root.dep_ == "pobj" and root.head.lower_ == "of" and _lemma(root.head.head) in lex.crowd_nouns:
+        return root.head.head
+    if noun is not None and noun.dep_ == "pobj" and noun.head.lower_ == "of" and _lemma(noun.head.head) in lex.crowd_nouns:
+        return noun.head.head
+    # "estimated the crowd at 15,000"
+    if root.dep_ == "pobj" and root.head.lower_ == "at" and noun is None:
+        verb = root.head.head
+        if _is_verbish(verb) and _lemma(verb) in lex.crowd_estimate_verbs:
+            if any(c.dep_ in ("dobj", "nsubj", "nsubjpass") and _lemma(c) in lex.crowd_nouns for c in verb.children):
+                return verb
+    # "the turnout was 15,000"
+    if noun is None and root.dep_ == "attr" and _lemma(root.head) == "be":
+        if any(c.dep_ == "nsubj" and _lemma(c) in lex.crowd_nouns for c in root.head.children):
+            return root.head
+    # "40,000 people marched"
+    if arg.dep_ != "nsubj" or not _is_verbish(arg.head):
+        return None
+    if noun is not None:
+        theme = _theme_of(noun, lex)
+        if _lemma(noun) not in lex.crowd_people and theme != "people" and theme not in lex.person_groups:
+            return None
+    verb = arg.head
+    vl = _lemma(verb)
+    if vl in lex.crowd_verbs:
+        return verb
+    for c in verb.children:
+        if c.dep_ in ("dobj", "prt", "prep") and f"{vl} {c.lower_}" in lex.crowd_phrasal:
+            if f"{vl} {c.lower_}" == "take to" and not any(_lemma(x) == "street" for x in c.children):
+                continue
+            return verb
+    return None
+
+
 def _is_stock(arg: Token, lex: Lexicon) -> bool:
     """'there were 5,200 troops', 'has 2,500 troops', 'deployed 3,000 troops': a troop level, not
     troops as the patient of some other event (which would not be comparable)."""
@@ -901,8 +1216,13 @@ def _others(st: _State, predicate: str, theme: str, event: str, value: Interval)
     return Interval(lo=value.lo, hi=None, hedge="at least", fuzzy=value.fuzzy)
 
 
+_TALLY_NOUNS = frozenset({"number", "tally", "total", "count", "figure"})
+
+
 def _toll(root: Token, lex: Lexicon) -> tuple[str, Token] | None:
-    """'the death toll rose to 300' / 'the death toll stands at 300' -> ('killed', verb)."""
+    """'the death toll rose to 300' / 'the death toll stands at 300' -> ('killed', verb);
+    'the number of injured rose to 112' / 'the number of people missing stood at 8' -> the
+    predicate of the counted word."""
     t = root
     if t.dep_ == "pobj" and t.head.lower_ in ("to", "at"):
         t = t.head
@@ -910,10 +1230,34 @@ def _toll(root: Token, lex: Lexicon) -> tuple[str, Token] | None:
     if t.dep_ not in ("prep", "dobj", "attr") or _lemma(verb) not in lex.toll_verbs:
         return None
     for c in verb.children:
-        if c.dep_ == "nsubj" and _lemma(c) == "toll":
+        if c.dep_ != "nsubj":
+            continue
+        if _lemma(c) == "toll":
             for m in c.children:
                 if m.dep_ in ("compound", "amod") and _lemma(m) in lex.toll_nouns:
                     return lex.toll_nouns[_lemma(m)], verb
+        if _lemma(c) in _TALLY_NOUNS | {"toll"}:
+            for of in c.children:
+                if of.dep_ == "prep" and of.lower_ == "of":
+                    for x in of.children:
+                        if x.dep_ == "pobj" and (pred := _tallied(x, lex)) is not None:
+                            return pred, verb
+    return None
+
+
+def _tallied(x: Token, lex: Lexicon) -> str | None:
+    """The predicate of what 'the number of X' counts: 'injured', 'dead', 'deaths', 'detainees',
+    'people missing/killed'."""
+    if x.lower_ in lex.adjectives:
+        return lex.adjectives[x.lower_]
+    if _lemma(x) in lex.implied_by_noun:
+        return lex.implied_by_noun[_lemma(x)]
+    if _theme_of(x, lex) == "people":
+        for c in x.children:
+            if c.dep_ in ("amod", "acl") and c.lower_ in lex.adjectives:
+                return lex.adjectives[c.lower_]
+            if c.dep_ == "acl" and c.tag_ == "VBN" and _lemma(c) in lex.verbs:
+                return lex.verbs[_lemma(c)]
     return None
 
 

@@ -124,7 +124,25 @@ class ContradictConfig:
         "revised", "reached",
     )  # fmt: skip
     sequence_markers: tuple[str, ...] = ("then", "later", "subsequently", "afterwards", "afterward", "eventually")
+    # "down from 30", "revised down": a later, SMALLER figure that says it replaces an earlier one
+    falling_markers: tuple[str, ...] = (
+        "down from", "revised down", "revised downward", "lowered", "fell to", "dropped to", "decreased to",
+    )  # fmt: skip
     exclusive_predicates: frozenset[str] = frozenset({"custody"})
+    # Rule 1b: kinds of person whose figure may be all or part of a "people" figure (mirrors
+    # ``person_groups`` in config/claims.yaml), for the predicates that count people.
+    person_groups: frozenset[str] = frozenset({
+        "protesters", "civilians", "children", "students", "workers", "journalists", "passengers", "migrants",
+        "hostages", "pilgrims",
+    })  # fmt: skip
+    people_predicates: frozenset[str] = frozenset({"killed", "injured", "detained", "missing", "released"})
+    # Rule 1c: generic counts (``count:<verb>``) are compared only in these frames.
+    comparable_count_frames: frozenset[str] = frozenset({"crowd"})
+    # Holders too vague to be a side of a custody dispute ("handed over to the authorities").
+    vague_slot_words: frozenset[str] = frozenset({
+        "authorities", "authority", "officials", "appropriate", "relevant", "competent", "proper", "concerned",
+        "the",
+    })  # fmt: skip
     # How two custody holders relate; None: default_relation() (the configured alias table).
     relation: RelationFn | None = field(default=None, compare=False)
 
@@ -145,6 +163,9 @@ class Report:
     outlet: str | None
     published: datetime | None
     seen: datetime | None
+    # (published, seen) of the report's ROOT article: the time its content was first reported, used
+    # to order reports (rule 6). Equal to (published, seen) for an original.
+    dated: tuple[datetime | None, datetime | None] = (None, None)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -183,19 +204,33 @@ def root_article(article_id: str, articles: Mapping[str, ArticleInfo]) -> str:
 def make_reports(
     claims: Iterable[Claim], articles: Mapping[str, ArticleInfo], now: datetime | None = None
 ) -> list[Report]:
-    """Claims (deduplicated by id, in a deterministic order) placed as reports."""
+    """Claims (deduplicated by id, in a deterministic order) placed as reports.
+
+    A duplicate (``duplicate_of`` set) is dated (``Report.dated``, used to order reports) by its
+    root article: a wire copy republished hours later carries the wire's old figure, and dating it
+    by its own late ``published`` would make that stale figure look like a later fall of a count
+    (rule 6). Its own times are used when the root article is unknown or has none. ``seen`` stays
+    the copy's own (rule 8: when the dispute gained that article)."""
     unique = {c.id: c for c in claims}
     out: list[Report] = []
     for c in sorted(unique.values(), key=lambda c: (c.article_id, c.start, c.id)):
         info = articles.get(c.article_id, ArticleInfo())
+        root = root_article(c.article_id, articles)
+        seen = info.seen or info.published or now
+        dated = (info.published, seen)
+        if root != c.article_id:
+            root_info = articles.get(root)
+            if root_info is not None and (root_info.published or root_info.seen):
+                dated = (root_info.published, root_info.seen or root_info.published)
         out.append(
             Report(
                 claim=c,
-                root=root_article(c.article_id, articles),
+                root=root,
                 source=source_key(c),
                 outlet=info.outlet,
                 published=info.published,
-                seen=info.seen or info.published or now,
+                seen=seen,
+                dated=dated,
             )
         )
     return out
@@ -214,11 +249,53 @@ def about_key(claim: Claim) -> str:
     return f"{claim.predicate}:{claim.theme}@{claim.event}"
 
 
-def group_by_about(reports: Iterable[Report]) -> dict[str, list[Report]]:
+def comparable(claim: Claim, config: ContradictConfig) -> bool:
+    """Rule 1c: a generic count (``predicate="count"``, event ``count:<verb>``) is only compared in
+    a frame listed in ``comparable_count_frames`` (crowd sizes); any other generic count ("shot
+    three people", "one person") says too little about WHAT is counted to raise an alarm."""
+    if claim.predicate != "count":
+        return True
+    frame = claim.event.split("@", 1)[0].removeprefix("count:")
+    return frame in config.comparable_count_frames
+
+
+def quantity_key(claim: Claim, joined: set[tuple[str, str]], config: ContradictConfig) -> str:
+    """Rule 1b: the quantity a claim is compared under. A person-group count (``protesters``)
+    joins the ``people`` count of the same predicate and event when the story has one."""
+    if (
+        claim.theme in config.person_groups
+        and claim.predicate in config.people_predicates
+        and (claim.predicate, claim.event) in joined
+    ):
+        return f"{claim.predicate}:people@{claim.event}"
+    return about_key(claim)
+
+
+def group_by_about(
+    reports: Iterable[Report], config: ContradictConfig = ContradictConfig()  # noqa: B008 - frozen
+) -> dict[str, list[Report]]:
+    """Reports grouped by the quantity they are compared under (rules 1, 1b, 1c)."""
+    reports = [r for r in reports if comparable(r.claim, config)]
+    joined = {(r.claim.predicate, r.claim.event) for r in reports if r.claim.theme == "people"}
     groups: dict[str, list[Report]] = defaultdict(list)
     for r in reports:
-        groups[about_key(r.claim)].append(r)
+        groups[quantity_key(r.claim, joined, config)].append(r)
     return dict(groups)
+
+
+def theme_conflict(a: Claim, b: Claim, level: Literal["none", "soft", "hard"], config: ContradictConfig
+                   ) -> Literal["none", "soft", "hard"]:
+    """Rule 1b inside a joined quantity: equal themes compare as usual; a person group against
+    ``people`` conflicts only when the group's figure is LARGER than the people figure (a group
+    can be all of the people or a part of them, never more); two different groups never conflict."""
+    if a.theme == b.theme or level == "none":
+        return level
+    themes = {a.theme, b.theme}
+    if "people" not in themes or not themes - {"people"} <= config.person_groups:
+        return "none"
+    group, people = (a, b) if b.theme == "people" else (b, a)
+    assert group.value is not None and people.value is not None
+    return level if group.value.lo > upper(people.value) else "none"
 
 
 def is_denial_like(claim: Claim) -> bool:
@@ -233,9 +310,11 @@ def is_assertion(claim: Claim) -> bool:
 
 
 def has_marker(sentence: str, markers: Iterable[str]) -> bool:
-    """True when any marker occurs in the sentence as a whole word (case-insensitive)."""
-    words = set(re.findall(r"[a-z]+", sentence.casefold()))
-    return any(m in words for m in markers)
+    """True when any marker occurs in the sentence as a whole word or, for a marker of several
+    words, as a whole phrase (case-insensitive)."""
+    words = re.findall(r"[a-z]+", sentence.casefold())
+    joined = " " + " ".join(words) + " "
+    return any((f" {m} " in joined) if " " in m else (m in words) for m in markers)
 
 
 def _order(a: Report, b: Report) -> tuple[Report, Report, bool] | None:
@@ -244,7 +323,9 @@ def _order(a: Report, b: Report) -> tuple[Report, Report, bool] | None:
         if a.claim.start == b.claim.start:
             return None
         return (a, b, False) if a.claim.start < b.claim.start else (b, a, False)
-    for ta, tb in ((a.published, b.published), (a.seen, b.seen)):
+    da = a.dated if a.dated != (None, None) else (a.published, a.seen)
+    db = b.dated if b.dated != (None, None) else (b.published, b.seen)
+    for ta, tb in zip(da, db):
         if ta is not None and tb is not None and ta != tb:
             return (a, b, True) if ta < tb else (b, a, True)
     return None
@@ -262,8 +343,11 @@ def is_revision(a: Report, b: Report, config: ContradictConfig) -> bool:
         return False
     earlier, later, across = order
     assert earlier.claim.value is not None and later.claim.value is not None
+    if upper(later.claim.value) < earlier.claim.value.lo:
+        # smaller: still a contradiction, unless the later report says it replaces an earlier figure
+        return has_marker(later.claim.sentence, config.falling_markers)
     if later.claim.value.lo <= upper(earlier.claim.value):
-        return False  # not larger: a count that goes down is still a contradiction
+        return False
     if has_marker(later.claim.sentence, config.revision_markers):
         return True
     return across and pred in config.growing_predicates
@@ -411,7 +495,7 @@ def numeric_pair_test(config: ContradictConfig) -> PairTest:
 
     def test(a: Report, b: Report) -> Literal["none", "soft", "hard"]:
         assert a.claim.value is not None and b.claim.value is not None
-        level = interval_conflict(a.claim.value, b.claim.value)
+        level = theme_conflict(a.claim, b.claim, interval_conflict(a.claim.value, b.claim.value), config)
         if level == "none" or not independent(a, b) or is_revision(a, b, config):
             return "none"
         return level
@@ -459,8 +543,13 @@ def _representative(reps: Sequence[Report]) -> Interval:
 # --------------------------------------------------------------------------- rule 4: denials
 
 
-def _slot_specific(slot: str | None) -> bool:
-    return slot is not None and _norm(slot) not in UNSPECIFIED_SLOTS
+def _slot_specific(slot: str | None, config: ContradictConfig | None = None) -> bool:
+    """A holder that names someone: not empty/"unspecified", and not only vague words
+    ("appropriate authorities", "the authorities": any holder could be meant)."""
+    if slot is None or _norm(slot) in UNSPECIFIED_SLOTS:
+        return False
+    vague = (config or ContradictConfig()).vague_slot_words
+    return not set(_norm(slot).split()) <= vague
 
 
 def denial_targets(denial: Report, reports: Sequence[Report], config: ContradictConfig) -> list[Report]:
@@ -484,7 +573,7 @@ def denial_targets(denial: Report, reports: Sequence[Report], config: Contradict
         c = r.claim
         if about_key(c) != about or c.start > d.start or not independent(r, denial):
             continue
-        if _slot_specific(d.slot) and _slot_specific(c.slot):
+        if _slot_specific(d.slot, config) and _slot_specific(c.slot, config):
             assert d.slot is not None and c.slot is not None
             if rel(d.slot, c.slot) == "different":
                 continue
@@ -575,7 +664,7 @@ def slots_conflict(a: Report, b: Report, config: ContradictConfig) -> bool:
     if not independent(a, b):
         return False
     sa, sb = a.claim.slot, b.claim.slot
-    if not (_slot_specific(sa) and _slot_specific(sb)):
+    if not (_slot_specific(sa, config) and _slot_specific(sb, config)):
         return False
     assert sa is not None and sb is not None
     if config.slot_relation()(sa, sb) != "different":
@@ -620,7 +709,7 @@ def exclusive_contradiction(
     story: str, about: str, reports: Sequence[Report], denials: Sequence[_Pair], config: ContradictConfig
 ) -> Contradiction | None:
     """Rule 5 on one slot quantity, with its denial pairs (rule 4) as extra sides."""
-    asserted = [r for r in reports if r.claim.kind == "slot" and is_assertion(r.claim) and _slot_specific(r.claim.slot)]
+    asserted = [r for r in reports if r.claim.kind == "slot" and is_assertion(r.claim) and _slot_specific(r.claim.slot, config)]
     values = _merge_slot_values(asserted, config)
     pairs: list[_Pair] = []
     in_dispute: set[int] = set()
@@ -665,7 +754,7 @@ def find_contradictions(
     :func:`diff` against the previous output to carry versions forward.
     """
     reports = make_reports(claims, articles, now)
-    groups = group_by_about(reports)
+    groups = group_by_about(reports, config)
     d_pairs = denial_pairs(reports, config)
     out: list[Contradiction] = []
     exclusive_denials: dict[str, list[_Pair]] = defaultdict(list)

@@ -273,6 +273,9 @@ def _ceil(x: float) -> float:
     return float(math.ceil(round(x, 9)))
 
 
+_SPACED_THOUSANDS = re.compile(r"(?<=\d), (?=\d{3}(?!\d))")
+
+
 def parse_quantity(text: str, *, band: float = 0.2) -> Interval | None:
     """Parse one number phrase as written into an Interval, or None when it is not a count.
 
@@ -281,6 +284,8 @@ def parse_quantity(text: str, *, band: float = 0.2) -> Interval | None:
     if not isinstance(text, str) or len(text) > 120:
         return None
     s = text.strip().lower().replace("\u2013", "-").replace("\u2014", "-").replace("\u2019", "'")
+    # "20, 000": a thousands separator followed by a space (tokenised corpora) is still one number
+    s = _SPACED_THOUSANDS.sub(",", s)
     if not s or not _ALLOWED.match(s) or _ORDINAL.search(s) or _DATE_WORDS.search(s):
         return None
     tokens = _TOKEN.findall(s)

@@ -557,11 +557,13 @@ def test_prometheus_scrapes_the_workers(services: dict[str, Any]) -> None:
         host, _, port = target.rpartition(":")
         assert host in services, f"{target}: not a compose service"
         assert port == metrics_port == "9464"
-    assert "rule_files" not in config
 
 
 def test_prometheus_mounts_this_config(services: dict[str, Any]) -> None:
     mounts = [str(v).split(":") for v in services["prometheus"]["volumes"]]
-    config_mounts = [m for m in mounts if m[0].startswith("./")]
-    assert [(REPO / m[0]).resolve() for m in config_mounts] == [PROMETHEUS_FILE.resolve()]
-    assert config_mounts[0][1] == "/etc/prometheus/prometheus.yml"
+    config_mounts = {m[1]: (REPO / m[0]).resolve() for m in mounts if m[0].startswith("./")}
+    # rule_files are relative to the config file, so each must be mounted next to it.
+    rule_files = yaml.safe_load(PROMETHEUS_FILE.read_text(encoding="utf-8")).get("rule_files") or []
+    expected = {"/etc/prometheus/prometheus.yml": PROMETHEUS_FILE.resolve()}
+    expected |= {f"/etc/prometheus/{name}": (PROMETHEUS_FILE.parent / name).resolve() for name in rule_files}
+    assert config_mounts == expected

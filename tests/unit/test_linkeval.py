@@ -84,10 +84,10 @@ ECB = SHARED_DATA / "ecbplus-dev.jsonl"
 @pytest.mark.slow
 def test_ecbplus_quality_floor(nlp) -> None:
     """Quality gate on ECB+ topics 1-20 with the shipped weights: a change may raise the floor,
-    not silently lower it. Measured 0.90 BCubed F1 (see pipeline/link.py)."""
+    not silently lower it. Measured 0.908 BCubed F1, 0.884 pairwise (see pipeline/link.py)."""
     if not ECB.exists():
         pytest.skip(f"{ECB} not present")
     result = evaluate_file(ECB, nlp, LinkerConfig())
     assert result["articles"] == 413
-    assert result["bcubed"]["f1"] >= 0.87, result
-    assert result["pairwise"]["f1"] >= 0.82, result
+    assert result["bcubed"]["f1"] >= 0.898, result
+    assert result["pairwise"]["f1"] >= 0.87, result
