@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import http.client
 import json
 import os
 import re
@@ -49,7 +50,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 DEFAULT_URL = "http://127.0.0.1:5601"
 DEFAULT_FILE = Path(__file__).resolve().with_name("crosswire.ndjson")
@@ -60,6 +61,10 @@ SHIPPED_PREFIX = "crosswire"  # the prefix the NDJSON file is written with
 # Elasticsearch index names: lowercase, no wildcards, separators or spaces, not starting with - _ +.
 _PREFIX = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _SPACE = re.compile(r"^[a-z0-9_-]+$")
+# Kibana 8 answers 200 for "available" and "degraded" (a plugin is unwell; the saved-objects API,
+# part of core, still works) and 503 otherwise, which is also what the compose healthcheck accepts.
+# 7.x said green/yellow.
+READY_LEVELS = frozenset({"available", "degraded", "green", "yellow"})
 
 
 class SetupError(RuntimeError):
@@ -164,6 +169,15 @@ def api_url(cfg: Config, path: str) -> str:
     return f"{base}{space}{path}"
 
 
+def redact(url: str) -> str:
+    """``scheme://host[:port]``: user info, path and query never reach a log."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or '?'}" + (f":{parts.port}" if parts.port else "")
+
+
+_NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, OSError)
+
+
 def auth_headers(cfg: Config) -> dict[str, str]:
     if cfg.api_key:
         return {"Authorization": f"ApiKey {cfg.api_key}"}
@@ -230,31 +244,34 @@ def wait_until_available(
     sleep: Callable[[float], None] = time.sleep,
     log: Callable[[str], None] = lambda message: None,
 ) -> None:
-    """Return once ``/api/status`` answers 200 with level ``available``; ``SetupError`` after
+    """Return once ``/api/status`` answers 200 with a ready level; ``SetupError`` after
     ``cfg.timeout_s`` (with the last thing seen), or at once on 401/403."""
     deadline = clock() + cfg.timeout_s
     url = api_url(cfg, "/api/status")
     last = "no answer yet"
+    logged = None
     while True:
         request = urllib.request.Request(url, headers={**auth_headers(cfg), "Accept": "application/json"})
         try:
             response = transport(request, cfg.request_timeout_s)
-        except (urllib.error.URLError, OSError) as exc:
+        except _NETWORK_ERRORS as exc:
             reason = getattr(exc, "reason", exc)
-            last = f"cannot connect to {cfg.url}: {reason}"
+            last = f"cannot connect to {redact(cfg.url)}: {reason}"
         else:
             level = status_level(response)
             if response.status in (401, 403):
                 raise SetupError(
-                    f"{url} answered {response.status}: set KIBANA_API_KEY or KIBANA_USERNAME/KIBANA_PASSWORD "
-                    "to a user allowed to manage saved objects"
+                    f"{redact(cfg.url)}/api/status answered {response.status}: set KIBANA_API_KEY or "
+                    "KIBANA_USERNAME/KIBANA_PASSWORD to a user allowed to manage saved objects"
                 )
-            if response.status == 200 and level == "available":
+            if response.status == 200 and level in READY_LEVELS:
                 return
             last = f"HTTP {response.status}, status {level or 'unknown'}"
         if clock() >= deadline:
-            raise SetupError(f"Kibana at {cfg.url} was not available within {cfg.timeout_s:g} s ({last})")
-        log(f"waiting for Kibana at {cfg.url}: {last}")
+            raise SetupError(f"Kibana at {redact(cfg.url)} was not available within {cfg.timeout_s:g} s ({last})")
+        if last != logged:  # once per change, not once per poll
+            log(f"waiting for Kibana at {redact(cfg.url)}: {last}")
+            logged = last
         sleep(max(0.0, min(cfg.poll_s, deadline - clock())))
 
 
@@ -272,8 +289,8 @@ def import_payload(cfg: Config, payload: bytes, transport: Transport) -> dict[st
     )
     try:
         response = transport(request, cfg.request_timeout_s)
-    except (urllib.error.URLError, OSError) as exc:
-        raise SetupError(f"import request to {cfg.url} failed: {getattr(exc, 'reason', exc)}") from None
+    except _NETWORK_ERRORS as exc:
+        raise SetupError(f"import request to {redact(cfg.url)} failed: {getattr(exc, 'reason', exc)}") from None
     if response.status != 200:
         raise SetupError(f"import answered HTTP {response.status}: {_excerpt(response.body)}")
     try:
@@ -312,13 +329,16 @@ def failures(result: Mapping[str, Any]) -> list[str]:
 def config_from(argv: Sequence[str] | None, env: Mapping[str, str]) -> Config:
     """Flags over environment over defaults; ``ValueError`` for a bad prefix or space."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", default=env.get("KIBANA_URL") or DEFAULT_URL)
+    parser.add_argument("--url", default=env.get("KIBANA_URL") or DEFAULT_URL, help="Kibana base URL (KIBANA_URL)")
     parser.add_argument("--file", type=Path, default=DEFAULT_FILE, help="NDJSON to import")
-    parser.add_argument("--prefix", default=env.get("CROSSWIRE_ES_INDEX_PREFIX") or DEFAULT_PREFIX)
-    parser.add_argument("--space", default=env.get("KIBANA_SPACE") or None)
+    parser.add_argument(
+        "--prefix", default=env.get("CROSSWIRE_ES_INDEX_PREFIX") or DEFAULT_PREFIX,
+        help="index prefix of the data views (CROSSWIRE_ES_INDEX_PREFIX, default crosswire)",
+    )
+    parser.add_argument("--space", default=env.get("KIBANA_SPACE") or None, help="Kibana space id (KIBANA_SPACE)")
     parser.add_argument(
         "--timeout", type=float, default=float(env.get("KIBANA_WAIT_TIMEOUT_S") or DEFAULT_TIMEOUT_S),
-        help="seconds to wait for Kibana to become available",
+        help="seconds to wait for Kibana to become available (KIBANA_WAIT_TIMEOUT_S, default 300)",
     )
     parser.add_argument("--dry-run", action="store_true", help="print the NDJSON that would be imported")
     args = parser.parse_args(argv)
@@ -370,7 +390,7 @@ def run(cfg: Config, transport: Transport, *, out: Any = None, err: Any = None,
         return 1
     count = result.get("successCount", len(objects))
     where = f" in space {cfg.space}" if cfg.space else ""
-    print(f"imported {count} saved objects into {cfg.url}{where} (index prefix {cfg.prefix!r})", file=out)
+    print(f"imported {count} saved objects into {redact(cfg.url)}{where} (index prefix {cfg.prefix!r})", file=out)
     return 0
 
 

@@ -827,7 +827,7 @@ def _status(level: str) -> bytes:
 
 def test_wait_until_available_polls_until_kibana_is_up(script: ModuleType) -> None:
     answers = [ConnectionRefusedError("refused"), script.Response(503, _status("unavailable")),
-               script.Response(200, _status("degraded")), script.Response(200, _status("available"))]
+               script.Response(200, b"<html>starting</html>"), script.Response(200, _status("degraded"))]
     seen: list[str] = []
 
     def transport(request: Any, timeout: float) -> Any:
@@ -852,6 +852,15 @@ def test_wait_until_available_times_out_with_the_last_answer(script: ModuleType)
             cfg, lambda r, t: script.Response(503, _status("unavailable")), clock=fake.clock, sleep=fake.sleep
         )
     assert sum(fake.sleeps) == pytest.approx(10)
+
+
+def test_messages_never_show_user_info_or_paths(script: ModuleType) -> None:
+    assert script.redact("https://admin:secret@kibana.example.org:5601/base?x=1") == "https://kibana.example.org:5601"
+    fake = FakeClock()
+    cfg = script.Config(url="http://admin:secret@127.0.0.1:9", timeout_s=0)
+    with pytest.raises(script.SetupError) as raised:
+        script.wait_until_available(cfg, lambda r, t: script.Response(503, b""), clock=fake.clock, sleep=fake.sleep)
+    assert "secret" not in str(raised.value) and "127.0.0.1:9" in str(raised.value)
 
 
 def test_wait_until_available_stops_at_once_on_bad_credentials(script: ModuleType) -> None:
