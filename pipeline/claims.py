@@ -281,6 +281,7 @@ class _State:
     claims: list[Claim] = field(default_factory=list)
     ids: set[str] = field(default_factory=set)
     sources: list[tuple[str, Token]] = field(default_factory=list)  # (text, head noun)
+    prev_anchor: str | None = None  # the one past-time anchor of the previous sentence, if any
 
     def frame(self) -> Claim | None:
         for c in reversed(self.claims):
@@ -341,7 +342,32 @@ class _Say:
     verb: Token | None
 
 
+# A URL, a path or a slug ("com / troy - michigan - office - shooting - 1 - dead - 2 - injured")
+_URL_DEBRIS = re.compile(
+    r"https?\s*:|www\s*\.|(?:^|\.)\s*(?:com|org|net|html?)\b|\S\s/\s\S.*\s/\s|(?:\b[\w']+\s-\s){4,}"
+)
+
+
 def _sentence(sent: Span, st: _State) -> None:
+    if _URL_DEBRIS.search(sent.text):
+        st.prev_anchor = None
+        return  # a URL or path ("com / troy - office - shooting - 1 - dead - 2 - injured"): no claims
+    _sentence_claims(sent, st)
+    st.prev_anchor = _sentence_anchor(sent, st)
+
+
+def _sentence_anchor(sent: Span, st: _State) -> str | None:
+    """The sentence's own past time when it has exactly one and no main-time DATE: 'The last
+    major quake was in February, when ...' lets the next sentence's 'It killed 612' be about
+    February."""
+    labels: set[str | None] = set()
+    for ent in st.sent_ents(sent):
+        if ent.label_ == "DATE" and _date_like(ent, st.lex):
+            labels.add(_date_anchor(ent, st.lex))
+    return next(iter(labels)) if len(labels) == 1 else None
+
+
+def _sentence_claims(sent: Span, st: _State) -> None:
     excluded = _source_tokens(sent, st.lex)
     _denials(sent, st)  # first: a denial refers back to claims of earlier sentences only
     events: list[tuple[int, int, object]] = []
@@ -600,8 +626,9 @@ _HOSTAGE_WORDS = frozenset({"hostage", "hostages", "captive", "ransom"})
 
 
 def _held_hostage(verb: Token) -> bool:
-    return any(x.lower_ in _HOSTAGE_WORDS for c in verb.children if c.dep_ in ("prep", "oprd", "xcomp", "advmod")
-               for x in c.subtree)
+    """'hold 300 crew members to ransom', 'held them hostage' (the parser hangs 'to ransom' anywhere
+    in the object phrase)."""
+    return any(x.lower_ in _HOSTAGE_WORDS for c in verb.children if c.dep_ not in _SUBJ for x in c.subtree)
 
 
 def _is_clause_head(t: Token) -> bool:
@@ -934,7 +961,7 @@ def _event(predicate: str, anchor: Token, noun: Token | None, sent: Span, st: _S
             elif verb.dep_ in ("relcl", "acl") and verb.head in list(r.ancestors) and rv == _clause_verb(verb.head):
                 ok = True
             elif ent.label_ != "GPE" and (
-                _attached_to(r, group) or _dated_relative(verb, ent) or _fronted(ent, sent)
+                _attached_to(r, group) or _dated_relative(verb, ent) or _fronted(ent, sent) or _measured(r, verb)
             ):
                 ok = True
         if not ok:
@@ -942,9 +969,21 @@ def _event(predicate: str, anchor: Token, noun: Token | None, sent: Span, st: _S
         dist = min(abs(t.i - anchor.i) for t in ent)
         if best is None or dist < best[0]:
             best = (dist, label)
+    if best is None and verb is not None and st.prev_anchor is not None and any(
+        c.dep_ == "nsubj" and c.lower_ in ("it", "this", "that") for c in verb.children
+    ):
+        return f"{predicate}@{st.prev_anchor}"  # "It killed 612 people": the event the last sentence dated
     if best is None or best[1] is None:
         return "main"
     return f"{predicate}@{best[1]}"
+
+
+def _measured(r: Token, verb: Token) -> bool:
+    """'two years after the city was destroyed in a quake that killed ...': a clause placed by a
+    distance in time ("N years after/before/since") is another event."""
+    if r.dep_ != "npadvmod" or r.head.lower_ not in ("after", "before", "since"):
+        return False
+    return r.head.head == verb or r.head.head in verb.ancestors
 
 
 def _segment(sent: Span, at: Token | None, text: str) -> tuple[int, int]:
@@ -1115,9 +1154,12 @@ def _count_from_number(sent: Span, toks: list[Token], root: Token, st: _State) -
                   polarity=polarity, at=anchor))
 
 
-def _nummod_value(noun: Token, lex: Lexicon) -> Interval | None:
+def _nummod_value(noun: Token, lex: Lexicon, *, article: bool = False) -> Interval | None:
+    """The count on a noun: its number ('two women'), or with ``article`` 1 for 'a man'."""
     num = next((c for c in noun.children if c.dep_ == "nummod"), None)
     if num is None:
+        if article and noun.tag_ in ("NN", "NNP") and any(c.dep_ == "det" and c.lower_ in ("a", "an") for c in noun.children):
+            return Interval(lo=1.0, hi=1.0)
         return None
     return parse_quantity(_text(sorted(num.subtree, key=lambda x: x.i)), band=lex.band)
 
@@ -1132,25 +1174,34 @@ def _conjoined(noun: Token, theme: str, value: Interval, lex: Lexicon) -> Interv
         return (
             t.pos_ in ("NOUN", "PROPN")
             and _theme_of(t, lex) == theme
-            and _nummod_value(t, lex) is not None
-            and not any(c.dep_ == "amod" and c.lower_ == "other" for c in t.children)
+            and _nummod_value(t, lex, article=True) is not None
+            and not any(c.dep_ == "amod" and c.lower_ in ("other", "another") for c in t.children)
         )
 
     if not same(noun):
         return value
-    if noun.dep_ == "conj" and same(noun.head):
-        return None
+    first = noun
+    while first.dep_ == "conj" and same(first.head):
+        first = first.head
+    members = [first]
+    frontier = [first]
+    while frontier:  # "two women, one man and a boy": conjuncts hang on each other
+        t = frontier.pop()
+        for c in t.children:
+            if c.dep_ == "conj" and same(c):
+                members.append(c)
+                frontier.append(c)
+    if len(members) == 1:
+        return value
+    numbered = [m for m in sorted(members, key=lambda m: m.i) if _nummod_value(m, lex) is not None]
+    if not numbered or numbered[0] != noun:
+        return None  # counted once, from the first conjunct that has a number
     total = value
-    for c in noun.children:
-        if c.dep_ == "conj" and same(c):
-            extra = _nummod_value(c, lex)
+    for m in members:
+        if m != noun:
+            extra = _nummod_value(m, lex, article=True)
             assert extra is not None
             total = add(total, extra)
-            for cc in c.children:  # "two women, one man and a boy": conj chains hang on each other
-                if cc.dep_ == "conj" and same(cc):
-                    more = _nummod_value(cc, lex)
-                    assert more is not None
-                    total = add(total, more)
     return total
 
 
@@ -1175,8 +1226,10 @@ def _crowd(root: Token, arg: Token, noun: Token | None, lex: Lexicon) -> Token |
     if noun is None and root.dep_ == "attr" and _lemma(root.head) == "be":
         if any(c.dep_ == "nsubj" and _lemma(c) in lex.crowd_nouns for c in root.head.children):
             return root.head
-    # "40,000 people marched"
+    # "40,000 people marched"; "another 20,000 marched in X" is another crowd, not a figure for this one
     if arg.dep_ != "nsubj" or not _is_verbish(arg.head):
+        return None
+    if any(t.lower_ in ("another", "other") for t in (*root.subtree, *arg.children)):
         return None
     if noun is not None:
         theme = _theme_of(noun, lex)

@@ -138,6 +138,10 @@ class ContradictConfig:
     people_predicates: frozenset[str] = frozenset({"killed", "injured", "detained", "missing", "released"})
     # Rule 1c: generic counts (``count:<verb>``) are compared only in these frames.
     comparable_count_frames: frozenset[str] = frozenset({"crowd"})
+    # Frames whose figures are estimates by nature (crowd sizes): compared only between ATTRIBUTED
+    # reports ("organisers said 40,000" vs "police put it at 15,000"); an outlet's own "20,000
+    # marched" usually describes another part of the crowd (another city, another day).
+    attributed_only_frames: frozenset[str] = frozenset({"crowd"})
     # Holders too vague to be a side of a custody dispute ("handed over to the authorities").
     vague_slot_words: frozenset[str] = frozenset({
         "authorities", "authority", "officials", "appropriate", "relevant", "competent", "proper", "concerned",
@@ -255,8 +259,11 @@ def comparable(claim: Claim, config: ContradictConfig) -> bool:
     three people", "one person") says too little about WHAT is counted to raise an alarm."""
     if claim.predicate != "count":
         return True
-    frame = claim.event.split("@", 1)[0].removeprefix("count:")
-    return frame in config.comparable_count_frames
+    return _frame(claim) in config.comparable_count_frames
+
+
+def _frame(claim: Claim) -> str:
+    return claim.event.split("@", 1)[0].removeprefix("count:")
 
 
 def quantity_key(claim: Claim, joined: set[tuple[str, str]], config: ContradictConfig) -> str:
@@ -497,6 +504,10 @@ def numeric_pair_test(config: ContradictConfig) -> PairTest:
         assert a.claim.value is not None and b.claim.value is not None
         level = theme_conflict(a.claim, b.claim, interval_conflict(a.claim.value, b.claim.value), config)
         if level == "none" or not independent(a, b) or is_revision(a, b, config):
+            return "none"
+        if a.claim.predicate == "count" and _frame(a.claim) in config.attributed_only_frames and not (
+            a.claim.source_kind == "attributed" and b.claim.source_kind == "attributed"
+        ):
             return "none"
         return level
 
@@ -814,19 +825,24 @@ __all__ = [
     "ContradictConfig",
     "Report",
     "about_key",
+    "comparable",
     "denial_targets",
     "diff",
     "default_relation",
     "equal_relation",
     "find_contradictions",
+    "group_by_about",
+    "has_marker",
     "independent",
     "is_revision",
     "make_reports",
     "numeric_contradiction",
     "numeric_pair_test",
+    "quantity_key",
     "root_article",
     "slots_conflict",
     "source_key",
     "stated_sequence",
+    "theme_conflict",
     "witness_pairs",
 ]

@@ -280,3 +280,134 @@ def test_seed_look_alikes_stay_apart(seed_claims) -> None:
                 assert c.event != "main" or c.value is None, k
         # nothing from the May raid in Basra (004) lands in the main event
         assert not any(c.event == "main" and "Basra" in c.sentence for c in cs), k
+
+
+# --------------------------------------------------------------------------- issue 4 regressions
+
+
+def keyed(claims: tuple[Claim, ...]) -> list[tuple[str, str, str, float | None]]:
+    return [(c.predicate, c.theme, c.event, c.value.lo if c.value else None) for c in claims]
+
+
+def test_date_anchor_needs_a_time_word() -> None:
+    """A place the model tags as DATE anchors nothing; a real date still does."""
+    from spacy.tokens import Span
+
+    from pipeline.claims import _date_like
+
+    lex = load_lexicon()
+    words = ["in", "the", "Quispicanchi", "region", "in", "May", "last", "year", "2019", "Tuesday"]
+    doc = Doc(Vocab(), words=words)
+    assert not _date_like(Span(doc, 2, 3, label="DATE"), lex)
+    for start, end in ((5, 6), (6, 8), (8, 9), (9, 10)):
+        assert _date_like(Span(doc, start, end, label="DATE"), lex)
+
+
+def test_relative_clause_on_a_year_is_another_event(nlp) -> None:
+    text = ("The flood is the worst in the province since 2011, when a cyclone near the port killed more than "
+            "300 people.")
+    [c] = [c for c in run(nlp, text) if c.predicate == "killed"]
+    assert c.event == "killed@2011"
+
+
+def test_clause_measured_in_time_is_another_event(nlp) -> None:
+    text = ("The town was hit three years after the old city was destroyed in a storm that killed hundreds of "
+            "people.")
+    assert all(c.event != "main" for c in run(nlp, text) if c.predicate == "killed")
+
+
+def test_pronoun_subject_inherits_the_previous_sentence_date(nlp) -> None:
+    text = ("Storms hit the coast on Sunday, killing four people. The last big storm was in February, when a "
+            "cyclone struck the delta. It killed 212 people.")
+    got = {(c.event, c.value.lo) for c in run(nlp, text) if c.predicate == "killed" and c.value}
+    assert ("main", 4) in got and ("killed@february", 212) in got
+
+
+def test_coordinated_verbs_share_a_date(nlp) -> None:
+    text = "That storm killed at least eight people, injured almost 60 and flooded homes in October."
+    events = {c.predicate: c.event for c in run(nlp, text)}
+    assert events.get("killed") == "killed@october" and events.get("injured") == "injured@october"
+
+
+def test_missing_tagged_as_a_verb_is_missing(nlp) -> None:
+    claims = run(nlp, "Five hikers' guides were found, but 11 people were still missing on the mountain.")
+    assert counts(claims, "missing") == [(11, 11)]
+
+
+def test_number_of_injured_rose_to(nlp) -> None:
+    claims = run(nlp, "The number of injured rose to 64, the health office said.")
+    assert counts(claims, "injured") == [(64, 64)]
+    assert counts(run(nlp, "The number of people detained climbed to 40."), "detained") == [(40, 40)]
+
+
+def test_copula_figure_with_a_date_tagged_number(nlp) -> None:
+    text = ('A fire officer said 9 people had died in the blaze. "The official figure is 11," a ministry '
+            "spokesman said.")
+    claims = run(nlp, text)
+    assert (11, 11) in counts(claims, "killed")
+
+
+def test_crowd_size_frame(nlp) -> None:
+    text = "Organisers said about 60,000 people took part in the rally, while police estimated the crowd at 20,000."
+    crowd = [(c.event, c.value.lo, c.source) for c in run(nlp, text) if c.predicate == "count" and c.value]
+    assert ("count:crowd", 48000, "organisers") in crowd
+    assert ("count:crowd", 20000, "police") in crowd
+    marched = run(nlp, "About 5,000 students marched through the capital, according to the union.")
+    assert [(c.predicate, c.theme, c.event) for c in marched] == [("count", "people", "count:crowd")]
+    # "another 5,000" is another crowd
+    assert not [c for c in run(nlp, "Another 5,000 people marched in the north.") if c.event == "count:crowd"]
+
+
+def test_pronoun_resolves_to_the_nearest_named_speaker(nlp) -> None:
+    text = ('"We were chased through the streets," said Maria Lind of the tenants\' union. '
+            "She said police had injured 22 tenants.")
+    [c] = [c for c in run(nlp, text) if c.predicate == "injured"]
+    assert "Lind" in c.source and c.source_kind == "attributed"
+
+
+def test_pronoun_ignores_people_who_did_not_speak(nlp) -> None:
+    text = ("Premier Ana Ruiz took office in May. Officials raided the camp on Friday. "
+            "The prisoners were moved, he said. Police detained 14 men, he said.")
+    [c] = [c for c in run(nlp, text) if c.predicate == "detained"]
+    assert "Ruiz" not in c.source
+
+
+def test_dateline_is_not_part_of_the_source(nlp) -> None:
+    claims = run(nlp, "CUSCO, Peru - Firefighters said on Friday that 7 people had been killed in the fire.")
+    [c] = [c for c in claims if c.predicate == "killed"]
+    assert c.source.lower() == "firefighters"
+
+
+def test_relative_pronoun_source_is_its_antecedent(nlp) -> None:
+    text = ("The mayor said 30 people had been injured, fewer than the figure given by the regional hospital "
+            "in Tarma, which said 45 people were injured.")
+    sources = {c.value.lo: c.source for c in run(nlp, text) if c.predicate == "injured" and c.value}
+    assert "hospital" in sources[45]
+
+
+def test_conjoined_counts_add_up(nlp) -> None:
+    claims = run(nlp, "Police said two women and one man died in the fire.")
+    assert counts(claims, "killed") == [(3, 3)]
+    claims = run(nlp, "The bomb killed two women and a man.")
+    assert counts(claims, "killed") == [(3, 3)]
+
+
+def test_a_number_keeps_its_own_participle(nlp) -> None:
+    claims = run(nlp, "Police said 18 people had been injured in the violence and 12 arrested for looting.")
+    assert counts(claims, "injured") == [(18, 18)] and counts(claims, "detained") == [(12, 12)]
+
+
+def test_holding_to_ransom_is_not_detention(nlp) -> None:
+    claims = run(nlp, "The gang still holds 9 ships and more than 200 crew members to ransom.")
+    assert not counts(claims, "detained")
+
+
+def test_clock_times_urls_and_generic_one_are_not_counts(nlp) -> None:
+    assert not run(nlp, "Death at the docks\n\nPOSTED: 04 / 02 / 07, 9: 00 PM")
+    assert not run(nlp, "com / city - bus - crash - 3 - dead - 12 - injured - 88123.")
+    assert not run(nlp, "When one is killed, all of us grieve.")
+
+
+def test_spaced_thousands_are_one_number(nlp) -> None:
+    claims = run(nlp, "Officials said more than 31, 000 people were killed in the quake.")
+    assert counts(claims, "killed") == [(31001, None)]

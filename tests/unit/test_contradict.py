@@ -11,11 +11,14 @@ from pipeline.contradict import (
     ArticleInfo,
     ContradictConfig,
     about_key,
+    comparable,
     default_relation,
     denial_targets,
     diff,
     equal_relation,
     find_contradictions,
+    group_by_about,
+    has_marker,
     independent,
     is_revision,
     make_reports,
@@ -646,3 +649,97 @@ def test_numeric_sides_each_have_a_disjoint_partner(rows: list[tuple[str, int, i
             assert any(not compatible(x, y) for y in ivs if y is not None and y != x)
     if all(compatible(a.value, b.value) for a in claims for b in claims if a.value and b.value):
         assert cs == []
+
+
+# --------------------------------------------------------------------------- issue 4 regressions
+
+
+def test_stale_wire_copy_is_dated_by_its_original() -> None:
+    """A copy republished after the toll rose carries the old figure: it is no later fall."""
+    wire = mk("W", 0, predicate="killed", value=iv(9), source="civil defence")
+    copy = mk("C", 0, predicate="killed", value=iv(9), source="civil defence")
+    later = mk("L", 0, predicate="killed", value=iv(14), source="the institute")
+    times = arts("W", "L", "C", dup={"C": "W"})  # the copy is published last
+    assert find_contradictions(STORY, [wire, copy, later], times) == []
+    # without the duplicate link, the late 9 looks like the toll going down
+    assert len(find_contradictions(STORY, [wire, copy, later], arts("W", "L", "C"))) == 1
+    [copy_report] = [r for r in make_reports([copy], times) if r.claim.article_id == "C"]
+    assert copy_report.dated == (times["W"].published, times["W"].seen)
+    assert copy_report.seen == times["C"].seen  # rule 8 still sees when the copy arrived
+
+
+def test_duplicates_never_dispute_each_other() -> None:
+    a = mk("A", 0, value=iv(14), source="police")
+    b = mk("B", 0, value=iv(19), source="police")
+    assert find_contradictions(STORY, [a, b], arts("A", "B", dup={"B": "A"})) == []
+
+
+def test_falling_count_with_a_stated_earlier_figure_is_an_update() -> None:
+    first = mk("A", 0, predicate="missing", value=iv(30, None), source="the institute")
+    down = mk("B", 0, predicate="missing", value=iv(8), sentence="Eight were still missing, down from 30.")
+    plain = down.model_copy(update={"sentence": "Eight were still missing."})
+    assert find_contradictions(STORY, [first, down], arts("A", "B")) == []
+    assert len(find_contradictions(STORY, [first, plain], arts("A", "B"))) == 1
+
+
+def test_person_group_joins_people_one_sidedly() -> None:
+    people = mk("A", 0, value=iv(30), source="police")
+    more = mk("B", 0, theme="protesters", value=iv(101, None), source="organisers")
+    fewer = mk("C", 0, theme="protesters", value=iv(12), source="organisers")
+    [c] = find_contradictions(STORY, [people, more], arts("A", "B"))
+    assert c.about == "detained:people@main" and [s.value for s in c.sides] == ["30", ">= 101"]
+    # 12 protesters can be a part of 30 people
+    assert find_contradictions(STORY, [people, fewer], arts("A", "C")) == []
+
+
+def test_person_groups_stay_apart_without_a_people_figure_and_from_each_other() -> None:
+    prot = mk("A", 0, predicate="injured", theme="protesters", value=iv(15), source="organisers")
+    cops = mk("B", 0, predicate="injured", theme="police", value=iv(12), source="police")
+    kids = mk("C", 0, predicate="injured", theme="children", value=iv(3), source="doctors")
+    assert find_contradictions(STORY, [prot, cops], arts("A", "B")) == []
+    people = mk("D", 0, predicate="injured", value=iv(20), source="the ministry")
+    # protesters and children both join the people figure, but are never compared with each other
+    assert find_contradictions(STORY, [prot, kids, people], arts("A", "C", "D")) == []
+    assert group_by_about(make_reports([prot, cops], arts("A", "B"))).keys() == {
+        "injured:protesters@main", "injured:police@main"}
+
+
+def test_commanders_remain_a_subgroup_not_a_person_group() -> None:
+    assert "commanders" not in ContradictConfig().person_groups
+    people = mk("A", 0, value=iv(14), source="police")
+    cmd = mk("B", 0, theme="commanders", value=iv(20), source="a source")
+    assert find_contradictions(STORY, [people, cmd], arts("A", "B")) == []
+
+
+def test_person_groups_mirror_the_claims_lexicon() -> None:
+    from pipeline.claims import load_lexicon
+
+    assert ContradictConfig().person_groups == load_lexicon().person_groups
+
+
+def test_generic_counts_are_not_compared_but_crowds_are() -> None:
+    a = mk("A", 0, predicate="count", event="count:shoot", value=iv(1), source="police")
+    b = mk("B", 0, predicate="count", event="count:shoot", value=iv(3), source="police")
+    assert find_contradictions(STORY, [a, b], arts("A", "B")) == []
+    assert not comparable(a, ContradictConfig())
+    crowd_a = mk("A", 0, predicate="count", event="count:crowd", value=iv(40000), source="organisers")
+    crowd_b = mk("B", 0, predicate="count", event="count:crowd", value=iv(15000), source="police")
+    [c] = find_contradictions(STORY, [crowd_a, crowd_b], arts("A", "B"))
+    assert c.about == "count:people@count:crowd"
+    # an outlet's own crowd figure (another part of the crowd, another city) raises no alarm
+    own = crowd_b.model_copy(update={"source": "the outlet", "source_kind": "outlet"})
+    assert find_contradictions(STORY, [crowd_a, own], arts("A", "B")) == []
+
+
+def test_vague_custody_holders_are_not_sides() -> None:
+    a = mk("A", 0, predicate="custody", slot="appropriate authorities", source="the statement")
+    b = mk("B", 0, predicate="custody", slot="Kenya", source="officials")
+    c = mk("C", 0, predicate="custody", slot="U.S. military", source="an official")
+    assert find_contradictions(STORY, [a, b], arts("A", "B")) == []
+    assert len(find_contradictions(STORY, [a, b, c], arts("A", "B", "C"))) == 1
+
+
+def test_has_marker_matches_phrases_as_phrases() -> None:
+    assert has_marker("Eight were missing, down from 30.", ("down from",))
+    assert not has_marker("They came down and from there left.", ("down from",))
+    assert has_marker("The toll rose to 14.", ("rose",))
