@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -28,6 +29,7 @@ import faust
 
 from .analyse import Analyser
 from .article import BadArticle, dead_letter, parse_article
+from .health import Health
 from .metrics import Metrics
 from .settings import Settings
 from .storystate import StoryRecord, apply
@@ -40,7 +42,9 @@ def _utc(ts: float | None) -> datetime:
     return datetime.fromtimestamp(ts or 0.0, timezone.utc)
 
 
-def create_app(s: Settings, *, analyser: Analyser, linker_factory: Any, effects: StoryEffects, metrics: Metrics) -> faust.App:
+def create_app(
+    s: Settings, *, analyser: Analyser, linker_factory: Any, effects: StoryEffects, metrics: Metrics, health: Health | None = None
+) -> faust.App:
     """Build the faust app. ``linker_factory(state: list[dict])`` rebuilds the story linker from the
     persisted table values; ``effects`` indexes and alerts."""
     app = faust.App(
@@ -72,13 +76,20 @@ def create_app(s: Settings, *, analyser: Analyser, linker_factory: Any, effects:
     story_table = app.Table(f"{s.topic_prefix}-story-state", key_type=str)
 
     state: dict[str, Any] = {"linker": None}
+    sources = {s.topic("articles"), s.topic("analysed"), s.topic("linked")}
+    progress: dict[Any, float] = {}  # source partition -> monotonic time its last message was finished
+    health = health or Health()
+
+    def done(event: Any) -> None:
+        progress[event.message.tp] = time.monotonic()
 
     async def send_dead(raw: bytes, err: BadArticle, stage: str, key: bytes | None, at: datetime) -> None:
         letter = dead_letter(raw, err, stage=stage, key=key.decode("utf-8", "replace") if key else None, at=at)
         await (await dead.send(key=key, value=letter.model_dump_json().encode()))
         metrics.dead_letters.labels(stage, err.reason).inc()
         metrics.articles.labels(stage, "dead_letter").inc()
-        log.warning("dead letter from %s: %s (%s)", stage, err.reason, err.message)
+        log.warning("dead letter from %s: %s (%s)", stage, err.reason, err.message,
+                    extra={"stage": stage, "reason": err.reason, "key": letter.key})
 
     @app.agent(articles)
     async def analyse_agent(stream: Any) -> None:
@@ -110,6 +121,8 @@ def create_app(s: Settings, *, analyser: Analyser, linker_factory: Any, effects:
                         await send_dead(origin[art.id], BadArticle("analyse_error", f"{type(e).__name__}: {e}"), "analyse", art.id.encode(), _utc(None))
             futs = [await analysed.send(key=a.article.id.encode(), value=a.model_dump_json().encode()) for a in results]
             await asyncio.gather(*futs)
+            for ev in events:
+                done(ev)
 
     async def guarded(stage: str, event: Any, handle: Any) -> None:
         """Run one event's handler; an unexpected error dead-letters the event with its reason
@@ -117,7 +130,7 @@ def create_app(s: Settings, *, analyser: Analyser, linker_factory: Any, effects:
         try:
             await handle(event)
         except Exception as e:  # noqa: BLE001 - the stream must go on; the event is kept
-            log.exception("%s failed on %r", stage, event.key)
+            log.exception("%s failed on %r", stage, event.key, extra={"stage": stage, "key": str(event.key)})
             err = BadArticle("processing_error", f"{stage}: {type(e).__name__}: {e}"[:1000])
             await send_dead(event.value, err, stage, event.key, _utc(event.message.timestamp))
 
@@ -146,12 +159,15 @@ def create_app(s: Settings, *, analyser: Analyser, linker_factory: Any, effects:
                 link_table[sid] = exported
         metrics.live_stories.set(linker.live_stories)
         metrics.articles.labels("link", "ok").inc()
+        log.info("linked %s to story %s (p=%.2f%s)", a.article.id, decision.story, decision.score,
+                 ", new" if decision.is_new else "", extra={"article": a.article.id, "story": decision.story})
         metrics.last_processed.labels("link").set(event.message.timestamp or 0)
 
     @app.agent(analysed)
     async def link_agent(stream: Any) -> None:
         async for event in stream.events():
             await guarded("link", event, handle_link)
+            done(event)
 
     @app.on_partitions_revoked.connect
     async def _revoked(app: Any, revoked: Any, **kw: Any) -> None:
@@ -180,6 +196,37 @@ def create_app(s: Settings, *, analyser: Analyser, linker_factory: Any, effects:
     async def story_agent(stream: Any) -> None:
         async for event in stream.events():
             await guarded("contradict", event, handle_story)
+            done(event)
+
+    @app.timer(interval=1.0)
+    async def heartbeat() -> None:
+        health.tick()
+        assigned = app.consumer.assignment() if app.consumer else set()
+        mine = {tp for tp in assigned if tp.topic in sources}
+        if app.rebalancing:
+            health.set_ready(False, "rebalancing")
+        elif not mine:
+            health.set_ready(False, "no partitions assigned yet")
+        else:
+            health.set_ready(True, f"{len(mine)} partition(s) assigned")
+
+    @app.timer(interval=5.0)
+    async def lag() -> None:
+        now = time.monotonic()
+        assigned = {tp for tp in (app.consumer.assignment() if app.consumer else set()) if tp.topic in sources}
+        for tp in list(progress):
+            if tp not in assigned:
+                progress.pop(tp, None)
+                metrics.forget_partition(tp.topic, tp.partition)
+        for tp in assigned:
+            progress.setdefault(tp, now)
+            try:
+                high = app.consumer.highwater(tp)
+            except Exception:  # noqa: BLE001 - not fetched yet
+                continue
+            read = app.consumer._read_offset.get(tp)  # faust keeps no public accessor for it
+            metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, (high or 0) - ((read + 1) if read is not None else 0)))
+            metrics.partition_idle.labels(tp.topic, str(tp.partition)).set(now - progress[tp])
 
     @app.timer(interval=s.alert_retry_interval_s)
     async def alert_outbox() -> None:

@@ -14,13 +14,21 @@ Output contract (``pipeline.types.Claim``), field by field
     the object of an active verb or the subject of a passive one ("police arrested 12 men",
     "19 men had been detained"), a participle/relative clause on the noun ("the 14 men detained",
     "the three detained leaders", "members who were detained"), the subject of an intransitive
-    ("12 died") or of a predicate adjective ("12 are missing", "20 were among the dead"), the
-    "of" object of a predicate noun ("the arrest of 12"), or "the death toll rose to / stood at N".
+    ("12 died") or of a predicate adjective ("12 are missing", "20 were among the dead"; "missing"
+    counts whatever its tag), the "of" object of a predicate noun ("the arrest of 12"), "the death
+    toll rose to / stood at N" or "the number of injured/dead/detainees/people missing rose to N",
+    or a headline-style passive without its auxiliary ("... and 12 arrested"). A number's own
+    participle beats the verb it hangs on. Conjoined counts of one class add up ("two women and
+    a man died": [3, 3], emitted once). "hold 300 crew members to ransom" is not detention.
     The agent of a lexicon verb ("five gunmen killed 12 villagers": 5) is never a count.
     ``attacks`` comes from the counted noun (class ``attacks``) whatever the verb; ``troops`` from
     class ``troops`` with a troop-level verb ("there were 5,200 troops", "has 2,500 troops").
-    ``count`` is a number on a known theme class governed by some other verb ("several thousand
-    militiamen marched"); see ``event`` for how to keep those apart.
+    ``count`` is a number on a known theme class governed by some other verb; see ``event`` for
+    how to keep those apart. Crowd sizes are one ``count`` frame whatever the wording: a person
+    noun or bare number as the subject of a crowd verb ("40,000 people marched / took part / took
+    to the streets / gathered"), "estimated/put the crowd at N", "the turnout was N", "a crowd of
+    N" -> theme ``people``, event ``count:crowd``; "another 20,000 marched" is another crowd and
+    is not emitted. Lists in ``crowd`` of claims.yaml.
 ``theme``
     The theme CLASS (table ``theme_classes`` in claims.yaml), not the word: ``people`` (members,
     men, fighters, militiamen, people, detainees, suspects, militants, prisoners, gunmen ...),
@@ -36,7 +44,14 @@ Output contract (``pipeline.types.Claim``), field by field
     event is ``"<predicate>@<anchor>"``, anchor lower-cased without a leading the/in/since:
     a DATE entity attached to the same clause (or inside the counted/predicate noun phrase) that
     is not main-event talk (weekdays, today, overnight, night, "June 26"-style day dates are
-    main), e.g. ``"detained@may"``, ``"troops@last year"``, ``"attacks@october"``,
+    main). A DATE anchors only when it reads as a time (a digit, a month or weekday, a number
+    word or a time word such as last/past/week/year): the model tags some places as DATE. "The
+    same clause" includes coordinated verbs and participle adjuncts ("killed six, injured 50 ...
+    in September"; "struck in September, killing seven"), a date opening the sentence ("In early
+    March, ..."), a clause attached to a date ("since 2007, when a quake killed 500") or placed by
+    a distance in time ("two years after ... a quake that killed ..."); a clause whose subject is
+    it/this/that takes the one past date of the previous sentence ("The last quake was in
+    February, when ... It killed 612"). E.g. ``"detained@may"``, ``"troops@last year"``, ``"attacks@october"``,
     ``"attacks@past two weeks"``, ``"killed@march"``; or a GPE in "in <GPE>" on the predicate or
     counted noun that is not among the GPEs of the first three sentences (``"detained@basra"``).
     The nearest anchor wins; a nearer main-time DATE makes it ``"main"``.
@@ -59,7 +74,11 @@ Output contract (``pipeline.types.Claim``), field by field
     "one of them was Iranian" -> [1, inf) (hedge "at least").
     "A PMF official said it was 19" (attr of a copula whose subject is it/that/the number/figure,
     under a say-verb) -> the predicate/theme/event of the article's current frame, value 19.
-    Ages ("23 years old", "aged 23"), ordinals, dates, money and percentages are never values.
+    Ages ("23 years old", "aged 23"), ordinals, dates, money and percentages are never values;
+    nor clock times and numeric dates ("9: 00", "04 / 02 / 07"), zero-padded digit groups, the
+    generic pronoun "one" ("when one is killed"), or anything in a sentence that is a URL, path
+    or slug. A lone number the model tags as DATE ("The official figure is 14") is a number;
+    "20, 000" (tokenised thousands) is one number.
 ``slot``
     Only for ``predicate == "custody"`` (theme ``people``): who holds the detainees, from
     "transferred/sent/moved/handed over/turned over to X", "in the custody of X", "in X's custody";
@@ -97,7 +116,12 @@ Output contract (``pipeline.types.Claim``), field by field
     letter lower-cased unless a proper noun ("a PMF official", "two Iraqi government officials",
     "the military", "Iraqi authorities"). ``source_kind="attributed"``. "he"/"she"/"they" is
     resolved to the latest earlier attributed source of the article whose head is a person noun
-    (official, source, spokesman ...) of the same number, else kept as written ("he").
+    (official, source, spokesman ...) or a person's name, of the same number, or (he/she) a PERSON
+    entity who spoke earlier (subject of a say-verb, or apposed to such a subject: "a police
+    spokesman, Colonel X, said"), whichever is nearest before the pronoun; else kept as written.
+    A relative pronoun subject ("the health ministry in Lima, which said 85") is replaced by its
+    antecedent noun phrase; a dateline folded into the subject ("AYACUCHO, Peru - Police said")
+    is cut off at the dash.
     With no say-verb: the ``outlet`` argument (or ``"the outlet"``), ``source_kind="outlet"``.
     Numbers inside a source phrase ("two officials said") are never claims.
 ``denies``
@@ -609,6 +633,13 @@ def _predicate(arg: Token, noun: Token | None, lex: Lexicon) -> tuple[str, Token
             return lex.verbs[_lemma(verb)], verb
         if dep == "nsubj" and hl in lex.intransitive:
             return lex.intransitive[hl], head
+        if (
+            dep == "nsubj"
+            and hl in lex.verbs
+            and head.tag_ == "VBN"
+            and not any(c.dep_ in ("aux", "dobj") for c in head.children)
+        ):
+            return lex.verbs[hl], head  # "... and 12 arrested": a passive with its auxiliary left out
         if dep in _SUBJ:
             for c in head.children:
                 if c.dep_ in ("acomp", "oprd", "xcomp") and c.lower_ in lex.adjectives:
@@ -747,9 +778,11 @@ def _subject(verb: Token) -> Token | None:
     for _ in range(4):
         if v is None:
             return None
-        for c in v.children:
-            if c.dep_ == "nsubj":
-                return c
+        subjects = [c for c in v.children if c.dep_ == "nsubj"]
+        if subjects:
+            # "CUSCO, Peru - Firefighters said": a dateline parsed as a second subject comes first
+            before = [c for c in subjects if c.i < v.i]
+            return before[-1] if before else subjects[0]
         if v.dep_ in ("conj", "advcl", "xcomp") and v.head != v:
             v = v.head  # "denied any transfer and said ...": the subject of the first verb
         else:
@@ -850,7 +883,7 @@ _TIME_WORDS = frozenset(
 def _date_like(ent: Span, lex: Lexicon) -> bool:
     """Does a DATE/TIME entity read as a time at all (a digit, a month, a weekday or another
     time word)? Anything else is a tagging slip and anchors nothing."""
-    words = {t.lower_ for t in ent}
+    words = {t.text.lower() for t in ent}
     return (
         any(ch.isdigit() for ch in ent.text)
         or bool(words & (_MONTHS | _TIME_WORDS | lex.main_time_words | _NUMBER_WORDS))
@@ -981,9 +1014,15 @@ def _event(predicate: str, anchor: Token, noun: Token | None, sent: Span, st: _S
 def _measured(r: Token, verb: Token) -> bool:
     """'two years after the city was destroyed in a quake that killed ...': a clause placed by a
     distance in time ("N years after/before/since") is another event."""
-    if r.dep_ != "npadvmod" or r.head.lower_ not in ("after", "before", "since"):
+    if r.dep_ != "npadvmod":
         return False
-    return r.head.head == verb or r.head.head in verb.ancestors
+    if r.head.lower_ in ("after", "before", "since"):
+        clause = r.head.head
+    elif any(c.dep_ == "mark" and c.lower_ in ("after", "before", "since") for c in r.head.children):
+        clause = r.head
+    else:
+        return False
+    return clause == verb or clause in verb.ancestors
 
 
 def _segment(sent: Span, at: Token | None, text: str) -> tuple[int, int]:
@@ -1158,7 +1197,8 @@ def _nummod_value(noun: Token, lex: Lexicon, *, article: bool = False) -> Interv
     """The count on a noun: its number ('two women'), or with ``article`` 1 for 'a man'."""
     num = next((c for c in noun.children if c.dep_ == "nummod"), None)
     if num is None:
-        if article and noun.tag_ in ("NN", "NNP") and any(c.dep_ == "det" and c.lower_ in ("a", "an") for c in noun.children):
+        singular = noun.tag_ in ("NN", "NNP")
+        if article and singular and any(c.dep_ == "det" and c.lower_ in ("a", "an") for c in noun.children):
             return Interval(lo=1.0, hi=1.0)
         return None
     return parse_quantity(_text(sorted(num.subtree, key=lambda x: x.i)), band=lex.band)
@@ -1214,7 +1254,12 @@ def _crowd(root: Token, arg: Token, noun: Token | None, lex: Lexicon) -> Token |
     # "a crowd of 15,000 (people)"
     if root.dep_ == "pobj" and root.head.lower_ == "of" and _lemma(root.head.head) in lex.crowd_nouns:
         return root.head.head
-    if noun is not None and noun.dep_ == "pobj" and noun.head.lower_ == "of" and _lemma(noun.head.head) in lex.crowd_nouns:
+    if (
+        noun is not None
+        and noun.dep_ == "pobj"
+        and noun.head.lower_ == "of"
+        and _lemma(noun.head.head) in lex.crowd_nouns
+    ):
         return noun.head.head
     # "estimated the crowd at 15,000"
     if root.dep_ == "pobj" and root.head.lower_ == "at" and noun is None:
@@ -1295,6 +1340,10 @@ def _toll(root: Token, lex: Lexicon) -> tuple[str, Token] | None:
                     for x in of.children:
                         if x.dep_ == "pobj" and (pred := _tallied(x, lex)) is not None:
                             return pred, verb
+                    # "the number of people detained": the parser hangs the participle on "number"
+                    for a in c.children:
+                        if a.dep_ == "acl" and a.tag_ == "VBN" and _lemma(a) in lex.verbs:
+                            return lex.verbs[_lemma(a)], verb
     return None
 
 

@@ -12,6 +12,17 @@ Rules (each is a small function below, tested on its own):
    (:func:`about_key`); only claims of one quantity are ever compared. The extractor decides the
    event frame, so "attacks since October" and "attacks in the past two weeks" must arrive with
    different ``event`` keys; the interval test is a second guard.
+   **1b. Person groups.** For the predicates that count people (``people_predicates``), a
+   count of a kind of person (``person_groups``: protesters, civilians, students ...) is compared
+   under the ``people`` quantity of the same predicate and event when the story has a ``people``
+   count there ("police arrested 30 people" vs "more than 100 protesters were detained"). Inside
+   it the comparison is one-sided (:func:`theme_conflict`): a group can be all or a part of the
+   people, never more, so it conflicts only when its figure is LARGER; two different groups
+   (protesters, journalists) are never compared. ``commanders`` is a subgroup, not a person
+   group: it stays its own quantity. Police are not a person group (counted apart in most stories).
+   **1c. Generic counts.** ``predicate="count"`` claims are compared only in the frames of
+   ``comparable_count_frames`` (``count:crowd``), and crowd sizes only between attributed reports
+   (``attributed_only_frames``): "shot three people" vs "killed one" must raise no alarm.
 2. **Numeric** (kind ``"numeric"``). Every distinct interval of a quantity is a candidate side.
    Two sides conflict when their intervals are disjoint (:func:`pipeline.intervals.conflict`) and
    the disjoint pair comes from independent reports. Containment and overlap agree. A side that
@@ -21,7 +32,8 @@ Rules (each is a small function below, tested on its own):
    so an article and its copies are one report; the source is the attributed speaker (leading
    article stripped, case-folded) or the outlet's own voice. Two claims conflict only when their
    reports differ, so one article quoting two officials with different figures IS a dispute
-   (``internal=True`` when every side comes from one root article).
+   (``internal=True`` when every side comes from one root article). Duplicates of one article
+   are one report: they never contradict or support each other.
 4. **Denials** (kind ``"denial"``). A denial-like claim (``polarity="denied"`` or
    ``modality="doubted"``) contradicts the claim its ``denies`` field names (same article only),
    or, when ``denies`` is None, the asserted claims of the same quantity made by OTHER sources
@@ -32,16 +44,20 @@ Rules (each is a small function below, tested on its own):
    by default ``custody``). Two asserted slot values conflict unless ``relation(a, b)`` says they
    are the same holder or one is part of the other, or one article states them as a sequence
    (the later claim's sentence says "later handed to", "then transferred"...; across articles no
-   order is inferred, see :func:`stated_sequence`). Denials and doubts of a custody claim (rule 4) join the SAME
-   contradiction as sides ``"denied"`` / ``"doubted"``, so "who holds the detainees" is one
-   dispute whatever mix of values and denials it has, and keeps one id.
+   order is inferred, see :func:`stated_sequence`). A holder made only of vague words
+   ("appropriate authorities", "the authorities": ``vague_slot_words``) is no side. Denials and
+   doubts of a custody claim (rule 4) join the SAME contradiction as sides ``"denied"`` /
+   ``"doubted"``, so "who holds the detainees" is one dispute whatever mix of values and denials
+   it has, and keeps one id.
 6. **Revisions.** For a monotone predicate (``monotone_predicates``), a later report that is
    larger than an earlier one is an update, not a conflict, when its sentence carries a revision
    marker ("rose to", "now", "updated"...), or, for predicates whose tolls only grow
    (``growing_predicates``: killed, injured), when it was simply published later (a different
-   article). "Later" is the article's ``published`` time, else ``seen``; inside one article,
-   text order, and then only a revision marker counts. A monotone count that goes DOWN later is
-   still a contradiction.
+   article). "Later" is the ``published`` time, else ``seen``, of the report's ROOT article (a
+   wire copy republished hours later is dated by its original, ``Report.dated``); inside one
+   article, text order, and then only a revision marker counts. A monotone count that goes DOWN
+   later is still a contradiction, unless the later sentence says it replaces an earlier figure
+   (``falling_markers``: "down from 30", "revised down"): missing people are found.
 7. **Confidence**, in [0, 1], rounded to 3 decimals::
 
        strength  = 1.0 hard numeric | 0.6 soft numeric | 0.85 exclusive | 0.8 denial
@@ -537,9 +553,15 @@ def numeric_contradiction(
     if not pairs:
         return None
     labelled = []
+    test = numeric_pair_test(config)
     for k in keys:
         if k in in_dispute:
             reps = values[k]
+            if len({r.claim.theme for r in reps}) > 1:
+                # a joined quantity (rule 1b): "2 villagers" agrees with "5 people" even when "2 people"
+                # does not, so a report only stands on a side if it conflicts with another side
+                others = [o for kk in keys if kk in in_dispute and kk != k for o in values[kk]]
+                reps = [r for r in reps if any(test(r, o) != "none" for o in others)]
             interval = _representative(reps)
             labelled.append((_side(fmt(interval), reps, interval), reps))
     return _build(story, "numeric", about, labelled, pairs)
@@ -720,7 +742,10 @@ def exclusive_contradiction(
     story: str, about: str, reports: Sequence[Report], denials: Sequence[_Pair], config: ContradictConfig
 ) -> Contradiction | None:
     """Rule 5 on one slot quantity, with its denial pairs (rule 4) as extra sides."""
-    asserted = [r for r in reports if r.claim.kind == "slot" and is_assertion(r.claim) and _slot_specific(r.claim.slot, config)]
+    asserted = [
+        r for r in reports
+        if r.claim.kind == "slot" and is_assertion(r.claim) and _slot_specific(r.claim.slot, config)
+    ]
     values = _merge_slot_values(asserted, config)
     pairs: list[_Pair] = []
     in_dispute: set[int] = set()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 STAGES = ("parse", "normalise", "nlp", "link", "claims", "contradict", "index", "alert")
 
@@ -30,6 +30,8 @@ class Metrics:
     es_docs: Counter
     es_errors: Counter
     last_processed: Gauge
+    consumer_lag: Gauge
+    partition_idle: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> "Metrics":
@@ -80,13 +82,28 @@ class Metrics:
             ),
             last_processed=Gauge(
                 "crosswire_last_processed_timestamp_seconds",
-                "Unix time at which each stage last finished an article.",
+                "Kafka timestamp of the last message each stage finished.",
                 ["stage"],
+                registry=r,
+            ),
+            consumer_lag=Gauge(
+                "crosswire_consumer_lag",
+                "Messages not yet read, per assigned source partition (highwater minus position).",
+                ["topic", "partition"],
+                registry=r,
+            ),
+            partition_idle=Gauge(
+                "crosswire_partition_idle_seconds",
+                "Seconds since this worker last finished a message of the partition (since assignment if none).",
+                ["topic", "partition"],
                 registry=r,
             ),
         )
 
-    def serve(self, port: int, addr: str = "0.0.0.0") -> int:
-        """Expose ``/metrics`` on ``port`` (0 picks a free one); returns the bound port."""
-        server, _thread = start_http_server(port, addr=addr, registry=self.registry)
-        return int(server.server_address[1])
+    def forget_partition(self, topic: str, partition: int) -> None:
+        """Drop the per-partition series of a partition this worker no longer owns."""
+        for g in (self.consumer_lag, self.partition_idle):
+            try:
+                g.remove(topic, str(partition))
+            except KeyError:
+                pass

@@ -68,10 +68,12 @@ def _send(client: Any, s: Settings, alerter: Alerter, record: AlertRecord, c: Co
         rounds = -(-final.attempts // (s.alert_max_retries + 1))  # deliveries so far, each of up to max_retries+1 posts
         delay = min(RETRY_CAP_S, RETRY_BASE_S * 2 ** max(0, rounds - 1))
         final = final.model_copy(update={"next_attempt": now + timedelta(seconds=delay)})
-        log.warning("alert %s for contradiction %s failed (%s); next attempt at %s", final.id, c.id, result.error, final.next_attempt)
+        log.warning("alert %s for contradiction %s failed (%s); next attempt at %s", final.id, c.id, result.error, final.next_attempt,
+                    extra={"alert": final.id, "contradiction": c.id, "story": c.story})
     else:
         final = final.model_copy(update={"next_attempt": None})
-        log.error("alert %s for contradiction %s failed for good after %d attempts: %s", final.id, c.id, final.attempts, result.error)
+        log.error("alert %s for contradiction %s failed for good after %d attempts: %s", final.id, c.id, final.attempts, result.error,
+                  extra={"alert": final.id, "contradiction": c.id, "story": c.story})
     finish_alert(client, s, final)
     metrics.alerts.labels(result.channel, result.status).inc()
     return final

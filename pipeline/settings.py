@@ -87,8 +87,9 @@ class Settings(BaseSettings):
 
     # --- Worker
     log_level: Literal["crit", "error", "warn", "info", "debug"] = Field("warn", description="Worker log level.")
+    log_format: Literal["text", "json"] = Field("text", description="Worker logs as text, or one JSON object per line.")
     worker_id: str = Field("crosswire-worker", description="faust app id, also the consumer-group id.")
-    metrics_port: int = Field(9464, ge=0, description="Prometheus /metrics port; 0 picks a free one.")
+    metrics_port: int = Field(9464, ge=0, description="Port of /metrics, /healthz and /readyz; 0 picks a free one.")
     web_port: int = Field(0, ge=0, description="faust's own web server port; 0 disables it (metrics have their own port).")
     data_dir: Path = Field(Path(".crosswire"), description="Where the worker keeps local state.")
     batch_size: int = Field(32, ge=1, description="Articles per spaCy batch.")

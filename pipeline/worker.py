@@ -117,9 +117,13 @@ def run_worker(s: Settings) -> None:
     from .nlp import load_nlp
     from .search import ensure_templates
 
+    from .health import Health, serve
+    from .logs import json_handler
+
     metrics = Metrics.create()
-    port = metrics.serve(s.metrics_port)
-    log.info("metrics on :%d/metrics", port)
+    health = Health()
+    server = serve(metrics.registry, health, s.metrics_port)
+    log.info("metrics, health and readiness on :%d (/metrics, /healthz, /readyz)", server.server_address[1])
     aliases = AliasTable.load(s.aliases_file)
     nlp = load_nlp(s.spacy_model, aliases)
     ensure_topics(s)
@@ -128,13 +132,31 @@ def run_worker(s: Settings) -> None:
     effects = StoryEffects(s, client=client, alerter=make_alerter(s), metrics=metrics)
     from .linking import make_linker
 
+    if s.log_format == "json":
+        # faust hands app.conf.loghandlers to its logging set-up; the worker's own log calls pass
+        # article and story ids as ``extra`` for the JSON lines
+        app_loghandlers = [json_handler()]
+    else:
+        app_loghandlers = []
     app = create_app(
         s,
         analyser=Analyser(nlp, metrics=metrics, batch_size=s.batch_size),
         linker_factory=lambda state: make_linker(s, state),
         effects=effects,
         metrics=metrics,
+        health=health,
     )
+    app.conf.loghandlers = app_loghandlers
+    if app_loghandlers:
+
+        @app.task
+        async def _json_only() -> None:
+            # mode adds its own coloured console handler when it sets up logging; with JSON logs
+            # every line must be JSON, so keep only ours once logging is configured
+            root = logging.getLogger()
+            for h in list(root.handlers):
+                if h not in app_loghandlers:
+                    root.removeHandler(h)
     Worker(app, loglevel=s.log_level, quiet=True).execute_from_commandline()
 
 

@@ -107,8 +107,14 @@ def test_every_contradiction_alerted_once_through_the_webhook(seeded, webhook):
     assert webhook.url.split("/services/")[1] not in seeded["log"].read_text()  # the secret is never logged
 
 
-def test_metrics_endpoint(seeded):
-    body = urllib.request.urlopen(f"http://127.0.0.1:{seeded['s'].metrics_port}/metrics", timeout=5).read().decode()
+def test_metrics_health_and_readiness_endpoints(seeded):
+    base = f"http://127.0.0.1:{seeded['s'].metrics_port}"
+    for path in ("/healthz", "/readyz"):
+        with urllib.request.urlopen(base + path, timeout=5) as resp:
+            assert resp.status == 200 and json.loads(resp.read())["status"] == "ok"
+    body = urllib.request.urlopen(base + "/metrics", timeout=5).read().decode()
+    assert 'crosswire_consumer_lag{partition="0",topic="e2e-analysed"} 0.0' in body
+    assert "crosswire_partition_idle_seconds" in body
     assert 'crosswire_articles_total{outcome="ok",stage="link"} 5.0' in body
     assert "crosswire_stage_seconds_bucket" in body
     assert "crosswire_stories_created_total 1.0" in body

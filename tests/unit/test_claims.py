@@ -360,7 +360,7 @@ def test_crowd_size_frame(nlp) -> None:
 
 def test_pronoun_resolves_to_the_nearest_named_speaker(nlp) -> None:
     text = ('"We were chased through the streets," said Maria Lind of the tenants\' union. '
-            "She said police had injured 22 tenants.")
+            "She said police had injured 22 students.")
     [c] = [c for c in run(nlp, text) if c.predicate == "injured"]
     assert "Lind" in c.source and c.source_kind == "attributed"
 

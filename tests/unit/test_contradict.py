@@ -743,3 +743,11 @@ def test_has_marker_matches_phrases_as_phrases() -> None:
     assert has_marker("Eight were missing, down from 30.", ("down from",))
     assert not has_marker("They came down and from there left.", ("down from",))
     assert has_marker("The toll rose to 14.", ("rose",))
+
+
+def test_group_report_stands_on_a_side_only_if_it_conflicts() -> None:
+    two = mk("A", 0, predicate="injured", value=iv(2), source="a news agency")
+    villagers = mk("B", 0, predicate="injured", theme="civilians", value=iv(2), source="the governor")
+    five = mk("C", 0, predicate="injured", value=iv(5), source="state media")
+    [c] = find_contradictions(STORY, [two, villagers, five], arts("A", "B", "C"))
+    assert [(s.value, s.articles) for s in c.sides] == [("2", ("A",)), ("5", ("C",))]

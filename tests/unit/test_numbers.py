@@ -127,3 +127,19 @@ def test_add_bounds(a: Interval, b: Interval) -> None:
     s = add(a, b)
     assert s.lo == a.lo + b.lo
     assert (s.hi is None) == (a.hi is None or b.hi is None)
+
+
+@pytest.mark.parametrize(("text", "lo", "hi"), [
+    ("20, 000", 20_000, 20_000),
+    ("more than 31, 000", 31_001, None),
+    ("1, 200, 000", 1_200_000, 1_200_000),
+])
+def test_spaced_thousands_separator(text: str, lo: float, hi: float | None) -> None:
+    """Tokenised corpora write '20, 000': still one number."""
+    got = parse_quantity(text)
+    assert got is not None and (got.lo, got.hi) == (lo, hi)
+
+
+def test_spaced_comma_between_small_numbers_is_not_a_number() -> None:
+    assert parse_quantity("5, 6") is None
+    assert parse_quantity("12, 30") is None
