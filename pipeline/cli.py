@@ -429,7 +429,7 @@ def bench_links(
     sizes: Annotated[str, typer.Option(help="Live-story counts to measure, comma-separated.")] = "1000,10000,100000",
     probe: Annotated[int, typer.Option(help="Articles timed per size (half join a story, half open one).")] = 500,
     out: Annotated[Path, typer.Option("--out", help="Folder for link-cost.json and link-cost.png.")] = Path("bench"),
-    build: Annotated[str, typer.Option(help="'link' feeds the seeds through link(); 'assign' forces one story each (faster).")] = "link",
+    build: Annotated[str, typer.Option(help="'assign' opens one story per seed (fast); 'link' feeds the seeds through link() and counts merges.")] = "assign",
     seed: Annotated[int, typer.Option(help="Seed of the synthetic corpus.")] = 20240601,
 ) -> None:
     """Measure story-linking time and memory per article with N live synthetic stories (no spaCy),

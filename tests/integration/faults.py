@@ -223,7 +223,7 @@ class SyntheticStory:
 
 @dataclass(frozen=True)
 class Corpus:
-    records: tuple[Record, ...]  # in the order they are produced (round-robin over the stories)
+    records: tuple[Record, ...]  # in the order they are produced (by publication time)
     stories: tuple[SyntheticStory, ...] = field(default=())
 
     @property
@@ -260,7 +260,7 @@ def _report(j: int, k: int, toll: int, dissent: bool) -> dict[str, Any]:
     openings = [
         f"A {event} at {place} of {company} in {district}, {city}, killed {toll} people on {day}, {who} said.",
         f"{toll} people were killed when a {event} hit the {company} site in {district} near {city} on {day}, {who} said.",
-        f"The {event} at {company} in the {district} district of {city} left {toll} people dead, according to {who}.",
+        f"The {event} at {company} in the {district} district of {city} killed {toll} people, according to {who}.",
     ]
     middles = [
         f"{official}, the mayor of {city}, said {chief} was leading the rescue in {district}.",
@@ -275,7 +275,7 @@ def _report(j: int, k: int, toll: int, dissent: bool) -> dict[str, Any]:
     ]
     text = "\n\n".join((openings[k % 3], middles[(k + j) % 3], tails[k % 4], tails[(k + 1 + j) % 4]))
     title = f"{event.capitalize()} at {company} in {district}, {city}, kills {toll}"
-    published = START + timedelta(hours=7 * j, minutes=20 * k)
+    published = START + timedelta(hours=j, minutes=30 * k)
     return {
         "id": f"fault-{j:02d}-{k:02d}",
         "source": outlet,
@@ -290,8 +290,8 @@ def make_corpus(n_stories: int = 50, reports: int = 10, *, contradict_every: int
     """``n_stories`` × ``reports`` short disaster reports, deterministic. Every story has its own
     city, event and mayor; reports agree on the death toll except in every ``contradict_every``-th
     story, where one report (quoting hospital officials) gives a higher figure than the police.
-    Records are produced round-robin: the k-th report of every story, then the (k+1)-th. The
-    dissent sits at report ``DISSENT_AT[...]`` (clamped to the last report)."""
+    Story ``j`` starts ``j`` hours after the first and gets a report every 30 minutes, so about five
+    stories run at once; records come in order of publication. The dissent sits at report ``DISSENT_AT[...]`` (clamped to the last report)."""
     stories = []
     reps: dict[tuple[int, int], dict[str, Any]] = {}
     for j in range(n_stories):
@@ -304,10 +304,8 @@ def make_corpus(n_stories: int = 50, reports: int = 10, *, contradict_every: int
             reps[(j, k)] = rep
             ids.append(rep["id"])
         stories.append(SyntheticStory(j, tuple(ids), tolls))
-    records = tuple(
-        Record(f"fault:{j}:{k}", json.dumps(reps[(j, k)], ensure_ascii=False).encode())
-        for k in range(reports) for j in range(n_stories)
-    )
+    order = sorted(reps, key=lambda jk: (reps[jk]["published"], jk))
+    records = tuple(Record(f"fault:{j}:{k}", json.dumps(reps[(j, k)], ensure_ascii=False).encode()) for j, k in order)
     return Corpus(records, tuple(stories))
 
 

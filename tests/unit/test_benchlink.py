@@ -32,7 +32,7 @@ def corpus() -> SyntheticCorpus:
 @pytest.fixture(scope="module")
 def small_bench() -> BenchResult:
     # Tiny sizes, in-process: checks the shape of the results, never the speed.
-    return run_benchmark([2000, 200], probe=50, seed=11, isolate=False)
+    return run_benchmark([2000, 200], probe=50, seed=11, build="link", isolate=False)
 
 
 def test_articles_are_deterministic_and_independent_of_call_order(corpus: SyntheticCorpus) -> None:
@@ -129,7 +129,7 @@ def test_assign_build_opens_exactly_one_story_per_seed() -> None:
 
 def test_progress_reaches_the_end_of_every_stage() -> None:
     seen: dict[str, tuple[int, int]] = {}
-    run_size(120, probe=6, seed=2, progress=lambda stage, done, total: seen.__setitem__(stage, (done, total)))
+    run_size(120, probe=6, seed=2, build="link", progress=lambda stage, done, total: seen.__setitem__(stage, (done, total)))
     assert len(seen) == 2 and all(done == total for done, total in seen.values())
 
 

@@ -746,8 +746,8 @@ def test_has_marker_matches_phrases_as_phrases() -> None:
 
 
 def test_group_report_stands_on_a_side_only_if_it_conflicts() -> None:
-    two = mk("A", 0, predicate="injured", value=iv(2), source="a news agency")
-    villagers = mk("B", 0, predicate="injured", theme="civilians", value=iv(2), source="the governor")
-    five = mk("C", 0, predicate="injured", value=iv(5), source="state media")
+    two = mk("A", 0, value=iv(2), source="a news agency")
+    villagers = mk("B", 0, theme="civilians", value=iv(2), source="the governor")
+    five = mk("C", 0, value=iv(5), source="state media")  # detained: no growing-toll rule
     [c] = find_contradictions(STORY, [two, villagers, five], arts("A", "B", "C"))
     assert [(s.value, s.articles) for s in c.sides] == [("2", ("A",)), ("5", ("C",))]
