@@ -108,7 +108,14 @@ def write_outputs(result: ReplayResult, out: Path) -> dict[str, Path]:
             for row in rows:
                 fh.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
 
-    dump(paths["assignments"], ({"id": a, "story": s} for a, s in result.assignments))
+    dump(
+        paths["assignments"],
+        (
+            {"id": la.analysed.article.id, "story": la.link.story}
+            | ({"duplicate_of": la.link.duplicate_of} if la.link.duplicate_of else {})
+            for la in result.linked
+        ),
+    )
     dump(
         paths["claims"],
         (
