@@ -266,11 +266,19 @@ class BenchResult:
     cpus: int = os.cpu_count() or 1
 
     @property
+    def judged_ratio(self) -> float:
+        """The ratio the 1.5× criterion is judged on: the worse of the p50 and CPU-time ratios.
+        The wall-clock mean is kept for the record, but on a shared machine other processes' load
+        moves it more than the linker does."""
+        return max(self.p50_ratio, self.cpu_ratio)
+
+    @property
     def time_ok(self) -> bool:
-        return self.time_ratio <= MAX_TIME_RATIO
+        return self.judged_ratio <= MAX_TIME_RATIO
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
+        d["judged_ratio"] = self.judged_ratio
         d["time_ok"] = self.time_ok
         d["max_time_ratio"] = MAX_TIME_RATIO
         return d
@@ -585,7 +593,10 @@ def write_plot(result: BenchResult, path: Path) -> Path:
     ax1.set_xlabel("live stories")
     ax1.set_ylabel("ms per article (link)")
     verdict = "ok" if result.time_ok else "over"
-    ax1.set_title(f"time per article: {result.time_ratio:.2f}× from smallest to largest ({verdict} ≤ {MAX_TIME_RATIO}×)")
+    ax1.set_title(
+        f"time per article, largest/smallest: p50 {result.p50_ratio:.2f}×, cpu {result.cpu_ratio:.2f}×, "
+        f"mean {result.time_ratio:.2f}× ({verdict}: limit {MAX_TIME_RATIO}×)"
+    )
     ax1.title.set_fontsize(9)
     ax1.legend()
     ax1.grid(True, which="both", alpha=0.3)
@@ -644,8 +655,8 @@ def results_table(result: BenchResult):  # -> rich.table.Table
         )
     verdict = "[green]ok[/]" if result.time_ok else "[red]over[/]"
     t.caption = (
-        f"time ratio largest/smallest: mean {result.time_ratio:.2f}× ({verdict}, limit {MAX_TIME_RATIO}×), "
-        f"p50 {result.p50_ratio:.2f}×, cpu {result.cpu_ratio:.2f}×  ·  memory fit: {result.slope_bytes_per_story:,.0f} bytes/story "
+        f"time ratio largest/smallest: p50 {result.p50_ratio:.2f}×, cpu {result.cpu_ratio:.2f}× "
+        f"({verdict}, limit {MAX_TIME_RATIO}×), wall mean {result.time_ratio:.2f}×  ·  memory fit: {result.slope_bytes_per_story:,.0f} bytes/story "
         f"+ {result.intercept_bytes / 1e6:,.1f} MB (R² {result.r_squared:.4f})  ·  "
         f"candidates capped at {result.max_candidates}"
     )

@@ -289,7 +289,7 @@ class StoryLinker:
         self._next_seq = 0
         self._tick = 0
         self._watermark: float | None = None
-        self._index: dict[str, dict[str, None]] = {}  # key -> story ids, oldest update first
+        self._index: dict[str, dict[str, int]] = {}  # key -> {story id: seq}, oldest update first
         self._heap: list[tuple[float, int, str]] = []  # (last_active, seq, id), lazily invalidated
         self._retired = _Retired()
         self._changed: list[str] = []
@@ -547,16 +547,22 @@ class StoryLinker:
         return tuple(terms + ents)
 
     def _candidate_ids(self, doc: _Doc) -> list[str]:
-        hits: dict[str, float] = {}
+        # Postings carry each story's seq, so ranking never touches the story objects (at 100k live
+        # stories, reading hundreds of them per article was what made this step grow with N).
+        hits: dict[str, list[float]] = {}
         scan = self.config.posting_scan
         for key, w in self._query_keys(doc).items():
             posting = self._index.get(key)
             if not posting:
                 continue
-            for sid in islice(reversed(posting), scan):
-                hits[sid] = hits.get(sid, 0.0) + w
-        ranked = sorted(hits.items(), key=lambda kv: (-kv[1], self._stories[kv[0]].seq))
-        return [sid for sid, _ in ranked[: self.config.max_candidates]]
+            for sid, seq in islice(reversed(posting.items()), scan):
+                hit = hits.get(sid)
+                if hit is None:
+                    hits[sid] = [w, seq]
+                else:
+                    hit[0] += w
+        best = heapq.nsmallest(self.config.max_candidates, hits.items(), key=lambda kv: (-kv[1][0], kv[1][1]))
+        return [sid for sid, _ in best]
 
     def _features(self, doc: _Doc, st: _Story) -> tuple[dict[str, float], bool]:
         x: dict[str, float] = {}
@@ -730,7 +736,7 @@ class StoryLinker:
         for key in new:  # move to the end: postings are ordered by last update
             posting = self._index.setdefault(key, {})
             posting.pop(st.id, None)
-            posting[st.id] = None
+            posting[st.id] = st.seq
         st.keys = new
         st.salient = tuple(e for e, _ in _top(st.vectors.get("entities_all", {}), self.config.salient_entities))
 

@@ -328,12 +328,21 @@ class Post:
 class ScriptedWebhook:
     """A local HTTP server standing in for a Slack incoming webhook. ``script(n, now)`` decides the
     status of the ``n``-th request (1-based) at monotonic time ``now``: 200, or 429 (sent with
-    ``Retry-After: 1``), or anything else. Every request is recorded with its time and answer."""
+    ``Retry-After: 1``), or anything else. Every request is recorded with its time and answer.
+
+    ``hold(n, accept)`` makes the ``n``-th request hang until :attr:`release` is set (the test kills
+    the sender meanwhile; :attr:`holding` is set when it arrives). With ``accept=False`` it is
+    recorded with status 0, never delivered (the connection died first); with ``accept=True`` as
+    200: Slack posted the message, and the answer never reached the sender."""
 
     def __init__(self, script: Callable[[int, float], int] | None = None) -> None:
         self.script: Callable[[int, float], int] = script or (lambda n, now: 200)
         self.requests: list[Post] = []
         self.lock = threading.Lock()
+        self.hold_at: int | None = None
+        self.hold_accepts = False
+        self.holding = threading.Event()
+        self.release = threading.Event()
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -341,21 +350,34 @@ class ScriptedWebhook:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 now = time.monotonic()
                 with hook.lock:
-                    status = hook.script(len(hook.requests) + 1, now)
+                    n = len(hook.requests) + 1
+                    held = n == hook.hold_at
+                    status = (200 if hook.hold_accepts else 0) if held else hook.script(n, now)
                     hook.requests.append(Post(json.loads(body), now, status))
-                self.send_response(status)
-                if status == 429:
-                    self.send_header("Retry-After", "1")
-                self.send_header("Content-Type", "text/plain")
-                self.end_headers()
-                self.wfile.write(b"ok" if status == 200 else b"rate_limited" if status == 429 else b"error")
+                if held:
+                    hook.holding.set()
+                    hook.release.wait(120)
+                    status = 200
+                try:
+                    self.send_response(status)
+                    if status == 429:
+                        self.send_header("Retry-After", "1")
+                    self.send_header("Content-Type", "text/plain")
+                    self.end_headers()
+                    self.wfile.write(b"ok" if status == 200 else b"rate_limited" if status == 429 else b"error")
+                except OSError:
+                    pass  # the sender is gone (killed while we held its request)
 
             def log_message(self, *args: object) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def hold(self, n: int, *, accept: bool) -> None:
+        self.hold_at, self.hold_accepts = n, accept
 
     @property
     def url(self) -> str:
@@ -367,6 +389,7 @@ class ScriptedWebhook:
             return [p for p in self.requests if p.status == 200]
 
     def close(self) -> None:
+        self.release.set()
         self.server.shutdown()
         self.server.server_close()
 

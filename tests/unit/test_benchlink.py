@@ -92,7 +92,7 @@ def test_benchmark_results_have_the_promised_structure(small_bench: BenchResult)
         assert r.live_stories + r.merged_seeds == r.target_stories
         assert r.probes == 50
         assert 0 < r.p50_ms <= r.p95_ms <= r.max_ms
-        assert r.mean_ms > 0 and r.build_per_second > 0
+        assert r.mean_ms > 0 and r.cpu_mean_ms > 0 and r.build_per_second > 0
         assert 0.0 <= r.join_accuracy <= 1.0 and 0.0 <= r.new_accuracy <= 1.0
         assert r.story_bytes_sampled > 0 and set(r.story_breakdown) >= {"vectors", "df"}
     assert small_bench.time_ratio == pytest.approx(small_bench.sizes[-1].mean_ms / small_bench.sizes[0].mean_ms)
@@ -165,7 +165,8 @@ def test_outputs_json_table_and_plot(small_bench: BenchResult, tmp_path) -> None
     p = write_json(small_bench, tmp_path / "b" / "link-cost.json")
     data = json.loads(p.read_text())
     assert [s["target_stories"] for s in data["sizes"]] == [200, 2000]
-    assert data["time_ok"] == (data["time_ratio"] <= data["max_time_ratio"])
+    assert data["judged_ratio"] == max(data["p50_ratio"], data["cpu_ratio"])
+    assert data["time_ok"] == (data["judged_ratio"] <= data["max_time_ratio"])
     assert data["slope_bytes_per_story"] == small_bench.slope_bytes_per_story
     table = results_table(small_bench)
     assert table.row_count == 2

@@ -8,7 +8,7 @@ from pipeline.cli import app
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("cmd", ["up", "worker", "init", "produce", "stories", "contradictions", "replay", "eval-links", "demo", "config"])
+@pytest.mark.parametrize("cmd", ["up", "worker", "init", "produce", "stories", "contradictions", "replay", "eval-links", "eval-claims", "bench-links", "demo", "config"])
 def test_every_command_explains_itself(cmd):
     result = runner.invoke(app, [cmd, "--help"])
     assert result.exit_code == 0, result.output
