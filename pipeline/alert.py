@@ -282,6 +282,17 @@ class RateLimiter:
         return waited
 
 
+def _delivery_options(settings: Settings, sleep: Callable[[float], None]) -> dict[str, Any]:
+    """The retry, timeout, host and rate options both Slack alerters take from settings."""
+    return {
+        "allowed_hosts": settings.slack_allowed_hosts,
+        "max_retries": settings.alert_max_retries,
+        "timeout_s": settings.alert_timeout_s,
+        "sleep": sleep,
+        "limiter": RateLimiter(settings.alert_rate_per_s, settings.alert_burst, sleep=sleep),
+    }
+
+
 class SlackWebhookAlerter(Alerter):
     """Posts Block Kit messages to a Slack incoming webhook.
 
@@ -330,11 +341,7 @@ class SlackWebhookAlerter(Alerter):
             raise WebhookConfigError("slack alerter needs slack_webhook_url (CROSSWIRE_SLACK_WEBHOOK_URL)")
         return cls(
             settings.slack_webhook_url,
-            allowed_hosts=settings.slack_allowed_hosts,
-            max_retries=settings.alert_max_retries,
-            timeout_s=settings.alert_timeout_s,
-            sleep=sleep,
-            limiter=RateLimiter(settings.alert_rate_per_s, settings.alert_burst, sleep=sleep),
+            **_delivery_options(settings, sleep),
         )
 
     def __repr__(self) -> str:
@@ -433,11 +440,7 @@ class SlackBotAlerter(SlackWebhookAlerter):
             settings.slack_bot_token,
             settings.slack_channel,
             api_url=settings.slack_api_url,
-            allowed_hosts=settings.slack_allowed_hosts,
-            max_retries=settings.alert_max_retries,
-            timeout_s=settings.alert_timeout_s,
-            sleep=sleep,
-            limiter=RateLimiter(settings.alert_rate_per_s, settings.alert_burst, sleep=sleep),
+            **_delivery_options(settings, sleep),
         )
 
     def __repr__(self) -> str:

@@ -124,23 +124,24 @@ def create_app(
             for ev in events:
                 done(ev)
 
-    async def guarded(stage: str, event: Any, handle: Any) -> None:
-        """Run one event's handler; an unexpected error dead-letters the event with its reason
-        instead of crashing the agent (which would skip the event silently)."""
+    async def guarded(stage: str, event: Any, model: Any, handle: Any) -> None:
+        """Decode one event as ``model`` and run its handler. A message that does not decode, or an
+        unexpected error, dead-letters the event with its reason instead of crashing the agent
+        (which would skip the event silently)."""
+        metrics.articles.labels(stage, "in").inc()
         try:
-            await handle(event)
+            value = model.model_validate_json(event.value)
+        except ValueError as e:
+            await send_dead(event.value, BadArticle("invalid_message", str(e)[:500]), stage, event.key, _utc(event.message.timestamp))
+            return
+        try:
+            await handle(event, value)
         except Exception as e:  # noqa: BLE001 - the stream must go on; the event is kept
             log.exception("%s failed on %r", stage, event.key, extra={"stage": stage, "key": str(event.key)})
             err = BadArticle("processing_error", f"{stage}: {type(e).__name__}: {e}"[:1000])
             await send_dead(event.value, err, stage, event.key, _utc(event.message.timestamp))
 
-    async def handle_link(event: Any) -> None:
-        metrics.articles.labels("link", "in").inc()
-        try:
-            a = AnalysedArticle.model_validate_json(event.value)
-        except ValueError as e:
-            await send_dead(event.value, BadArticle("invalid_analysed", str(e)[:500]), "link", event.key, _utc(event.message.timestamp))
-            return
+    async def handle_link(event: Any, a: AnalysedArticle) -> None:
         linker = state["linker"]
         if linker is None:
             linker = state["linker"] = linker_factory(list(link_table.values()))
@@ -166,7 +167,7 @@ def create_app(
     @app.agent(analysed)
     async def link_agent(stream: Any) -> None:
         async for event in stream.events():
-            await guarded("link", event, handle_link)
+            await guarded("link", event, AnalysedArticle, handle_link)
             done(event)
 
     @app.on_partitions_revoked.connect
@@ -174,13 +175,7 @@ def create_app(
         if any(tp.topic == s.topic("analysed") for tp in revoked):
             state["linker"] = None  # rebuilt from the table by whoever owns the partition next
 
-    async def handle_story(event: Any) -> None:
-        metrics.articles.labels("contradict", "in").inc()
-        try:
-            la = LinkedArticle.model_validate_json(event.value)
-        except ValueError as e:
-            await send_dead(event.value, BadArticle("invalid_linked", str(e)[:500]), "contradict", event.key, _utc(event.message.timestamp))
-            return
+    async def handle_story(event: Any, la: LinkedArticle) -> None:
         key = la.link.story
         old_raw = story_table.get(key)
         old = StoryRecord.model_validate(old_raw) if old_raw else None
@@ -195,7 +190,7 @@ def create_app(
     @app.agent(linked)
     async def story_agent(stream: Any) -> None:
         async for event in stream.events():
-            await guarded("contradict", event, handle_story)
+            await guarded("contradict", event, LinkedArticle, handle_story)
             done(event)
 
     @app.timer(interval=1.0)
