@@ -210,7 +210,7 @@ def test_healthchecks_probe_the_right_endpoints(services: dict[str, Any]) -> Non
     assert "/api/status" in probe("kibana")
     assert "/-/healthy" in probe("prometheus")
     worker = probe("worker")
-    assert "/metrics" in worker and "CROSSWIRE_METRICS_PORT" in worker
+    assert "/healthz" in worker and "CROSSWIRE_METRICS_PORT" in worker
     assert str(Settings.model_fields["metrics_port"].default) in worker
 
 
