@@ -61,6 +61,9 @@ class AlertMessage:
     story_title: str
     kind: AlertKind
     thread_ts: str | None = None  # post as a reply in this Slack thread (bot-token delivery)
+    #: Asked before every retry: False means another worker took the alert over, so stop. The
+    #: outbox renews this worker's claim when it answers True.
+    still_mine: Callable[[], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,10 @@ class DeliveryResult:
                 "ts": self.ts or record.ts,
             }
         )
+
+
+#: DeliveryResult.error when a delivery stopped because another worker took the alert over.
+TAKEN_OVER = "taken over by another worker"
 
 
 class Alerter(Protocol):
@@ -290,6 +297,8 @@ def _delivery_options(settings: Settings, sleep: Callable[[float], None]) -> dic
         "timeout_s": settings.alert_timeout_s,
         "sleep": sleep,
         "limiter": RateLimiter(settings.alert_rate_per_s, settings.alert_burst, sleep=sleep),
+        "max_retry_after_s": settings.alert_max_wait_s,
+        "backoff_cap_s": settings.alert_max_wait_s,
     }
 
 
@@ -314,7 +323,7 @@ class SlackWebhookAlerter(Alerter):
         sleep: Callable[[float], None] = time.sleep,
         backoff_base_s: float = 1.0,
         backoff_cap_s: float = 60.0,
-        max_retry_after_s: float = 300.0,
+        max_retry_after_s: float = 60.0,
         client: httpx.Client | None = None,
         limiter: RateLimiter | None = None,
     ) -> None:
@@ -366,11 +375,15 @@ class SlackWebhookAlerter(Alerter):
             return self._backoff(attempt)
         return min(max(seconds, 0.0), self.max_retry_after_s)
 
-    def post(self, payload: dict[str, Any]) -> DeliveryResult:
-        """Post one JSON payload with the retry policy above."""
+    def post(self, payload: dict[str, Any], still_mine: Callable[[], bool] | None = None) -> DeliveryResult:
+        """Post one JSON payload with the retry policy above. Before each retry ``still_mine`` (if
+        given) is asked whether this worker still owns the alert; if not, nothing more is posted."""
         error = "not attempted"
         attempts = 0
         for attempt in range(1, self.max_retries + 2):
+            if attempt > 1 and still_mine is not None and not still_mine():
+                log.warning("slack %s: alert taken over by another worker; stopping after %d attempt(s)", self.host, attempts)
+                return DeliveryResult("failed", self.channel, attempts, TAKEN_OVER)
             attempts = attempt
             if self.limiter is not None:
                 self.limiter.acquire()
@@ -409,7 +422,7 @@ class SlackWebhookAlerter(Alerter):
         return DeliveryResult("sent", self.channel, attempts)
 
     def send(self, message: AlertMessage) -> DeliveryResult:
-        return self.post(build_blocks(message.contradiction, message.story_title, message.kind))
+        return self.post(build_blocks(message.contradiction, message.story_title, message.kind), message.still_mine)
 
 
 class SlackBotAlerter(SlackWebhookAlerter):
@@ -459,7 +472,7 @@ class SlackBotAlerter(SlackWebhookAlerter):
         payload = {"channel": self.slack_channel, **build_blocks(message.contradiction, message.story_title, message.kind)}
         if message.thread_ts:
             payload["thread_ts"] = message.thread_ts
-        return self.post(payload)
+        return self.post(payload, message.still_mine)
 
 
 # ------------------------------------------------------------------------------------------ stdout

@@ -26,6 +26,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 import faust
+from elastic_transport import TransportError
+from elasticsearch import ApiError
+from aiokafka.errors import KafkaError
 
 from .analyse import Analyser
 from .article import BadArticle, dead_letter, parse_article
@@ -125,21 +128,37 @@ def create_app(
                 done(ev)
 
     async def guarded(stage: str, event: Any, model: Any, handle: Any) -> None:
-        """Decode one event as ``model`` and run its handler. A message that does not decode, or an
-        unexpected error, dead-letters the event with its reason instead of crashing the agent
-        (which would skip the event silently)."""
+        """Decode one event as ``model`` and run its handler. Infrastructure errors (search server or
+        broker unreachable) retry the handler with back-off; a message that does not decode, or any
+        other error, dead-letters the event with its reason instead of crashing the agent (which
+        would skip the event silently)."""
         metrics.articles.labels(stage, "in").inc()
         try:
             value = model.model_validate_json(event.value)
         except ValueError as e:
             await send_dead(event.value, BadArticle("invalid_message", str(e)[:500]), stage, event.key, _utc(event.message.timestamp))
             return
-        try:
-            await handle(event, value)
-        except Exception as e:  # noqa: BLE001 - the stream must go on; the event is kept
-            log.exception("%s failed on %r", stage, event.key, extra={"stage": stage, "key": str(event.key)})
-            err = BadArticle("processing_error", f"{stage}: {type(e).__name__}: {e}"[:1000])
-            await send_dead(event.value, err, stage, event.key, _utc(event.message.timestamp))
+        delay = 0.5
+        while True:
+            try:
+                await handle(event, value)
+                return
+            except (TransportError, ApiError, ConnectionError, TimeoutError, KafkaError) as e:
+                if isinstance(e, ApiError) and e.status_code not in (429, 502, 503, 504):
+                    failure: Exception = e
+                    break
+                # infrastructure, not data: the event is fine and its effects are idempotent, so it
+                # is retried (holding the partition: back-pressure) rather than dead-lettered
+                log.warning("%s: %s while handling %r; retry in %.1fs", stage, type(e).__name__, event.key, delay,
+                            extra={"stage": stage, "key": str(event.key)})
+                await asyncio.sleep(delay)
+                delay = min(30.0, delay * 2)
+            except Exception as e:  # noqa: BLE001 - the stream must go on; the event is kept
+                failure = e
+                break
+        log.error("%s failed on %r", stage, event.key, exc_info=failure, extra={"stage": stage, "key": str(event.key)})
+        err = BadArticle("processing_error", f"{stage}: {type(failure).__name__}: {failure}"[:1000])
+        await send_dead(event.value, err, stage, event.key, _utc(event.message.timestamp))
 
     async def handle_link(event: Any, a: AnalysedArticle) -> None:
         linker = state["linker"]

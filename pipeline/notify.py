@@ -19,13 +19,17 @@ is a crash after Slack accepted a message and before step 2 finished: then it is
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from .alert import Alerter, AlertMessage
+from elastic_transport import TransportError
+from elasticsearch import ApiError
+
+from .alert import TAKEN_OVER, Alerter, AlertMessage
 from .metrics import Metrics
-from .search import claim_alert, due_alerts, finish_alert, take_over_alert
+from .search import Lease, claim_alert, due_alerts, finish_alert, take_over_alert
 from .settings import Settings
 from .types import AlertRecord, Contradiction, stable_id
 
@@ -34,6 +38,28 @@ log = logging.getLogger("crosswire.alert")
 #: Back-off of a failed delivery: 30 s, 1 min, 2 min, ... at most one hour.
 RETRY_BASE_S = 30.0
 RETRY_CAP_S = 3600.0
+
+
+_TRANSIENT = (429, 502, 503, 504)
+
+
+def persist(fn: Callable[..., Any], *args: Any, metrics: Metrics | None = None, sleep: Callable[[float], None] = time.sleep,
+            cap_s: float = 30.0, **kwargs: Any) -> Any:
+    """Call an outbox read or write until the search server answers: connection errors, timeouts
+    and 429/5xx are retried with back-off (the caller blocks: back-pressure), other errors raise.
+    An alert must never be posted and then lose its record because the server blinked."""
+    delay = 0.5
+    while True:
+        try:
+            return fn(*args, **kwargs)
+        except (TransportError, ApiError) as e:
+            if isinstance(e, ApiError) and e.status_code not in _TRANSIENT:
+                raise
+            if metrics is not None:
+                metrics.es_errors.inc()
+            log.warning("alert outbox: search server unavailable (%s); retry in %.1fs", type(e).__name__, delay)
+            sleep(delay)
+            delay = min(cap_s, delay * 2)
 
 
 def alert_id(c: Contradiction) -> str:
@@ -53,15 +79,32 @@ def _thread_of(client: Any, s: Settings, c: Contradiction) -> str | None:
     return doc["_source"].get("ts")
 
 
-def _send(client: Any, s: Settings, alerter: Alerter, record: AlertRecord, c: Contradiction, *,
-          metrics: Metrics, clock: Callable[[], datetime]) -> AlertRecord:
-    """Send the claimed ``record`` and store its outcome."""
-    thread = _thread_of(client, s, c) if record.kind == "update" else None
+def _send(client: Any, s: Settings, alerter: Alerter, record: AlertRecord, lease: Lease, c: Contradiction, *,
+          metrics: Metrics, clock: Callable[[], datetime]) -> AlertRecord | None:
+    """Send the claimed ``record`` (this worker holds ``lease``) and store its outcome. Before each
+    retry the claim is renewed, so the outbox sweep never takes over a delivery that is still
+    going (it only takes claims not renewed for ``alert_pending_timeout_s``). Returns None when
+    another worker took the alert over meanwhile."""
+    held = [lease, record]
+
+    def still_mine() -> bool:
+        renewed = held[1].model_copy(update={"created": clock()})
+        new = persist(take_over_alert, client, s, renewed, held[0], metrics=metrics)
+        if new is None:
+            return False
+        held[0], held[1] = new, renewed
+        return True
+
+    thread = persist(_thread_of, client, s, c, metrics=metrics) if record.kind == "update" else None
     if thread:
         record = record.model_copy(update={"thread_ts": thread})
-    result = alerter.send(AlertMessage(contradiction=c, story_title=record.story_title or c.story, kind=record.kind, thread_ts=thread))
+    result = alerter.send(AlertMessage(contradiction=c, story_title=record.story_title or c.story, kind=record.kind,
+                                       thread_ts=thread, still_mine=still_mine))
+    if result.error == TAKEN_OVER:
+        metrics.alerts.labels(result.channel, "taken_over").inc()
+        return None
     now = clock()
-    final = result.settle(record, now)
+    final = result.settle(record.model_copy(update={"created": held[1].created}), now)
     if result.ok:
         final = final.model_copy(update={"next_attempt": None})
     elif final.attempts < s.alert_max_attempts:
@@ -74,7 +117,8 @@ def _send(client: Any, s: Settings, alerter: Alerter, record: AlertRecord, c: Co
         final = final.model_copy(update={"next_attempt": None})
         log.error("alert %s for contradiction %s failed for good after %d attempts: %s", final.id, c.id, final.attempts, result.error,
                   extra={"alert": final.id, "contradiction": c.id, "story": c.story})
-    finish_alert(client, s, final)
+    if not persist(finish_alert, client, s, final, held[0], metrics=metrics):
+        log.warning("alert %s was taken over before its outcome was stored", final.id, extra={"alert": final.id})
     metrics.alerts.labels(result.channel, result.status).inc()
     return final
 
@@ -103,22 +147,24 @@ def deliver(
         story_title=story_title,
         body=c.model_dump_json(),
     )
-    if not claim_alert(client, s, record):
+    lease = persist(claim_alert, client, s, record, metrics=metrics)
+    if lease is None:
         metrics.alerts.labels(alerter.channel, "duplicate").inc()
         return None
-    return _send(client, s, alerter, record, c, metrics=metrics, clock=clock)
+    return _send(client, s, alerter, record, lease, c, metrics=metrics, clock=clock)
 
 
 def retry_due(client: Any, s: Settings, alerter: Alerter, *, metrics: Metrics, clock: Callable[[], datetime]) -> int:
     """Re-send what the outbox holds as due (see the module docstring). Returns how many were taken."""
     taken = 0
-    for record, seq_no, term in due_alerts(client, s, clock(), pending_timeout_s=s.alert_pending_timeout_s):
+    for record, lease in due_alerts(client, s, clock(), pending_timeout_s=s.alert_pending_timeout_s):
         if not record.body:
             continue  # a record from before bodies were stored: nothing to rebuild the message from
         mine = record.model_copy(update={"status": "pending", "created": clock(), "next_attempt": None})
-        if not take_over_alert(client, s, mine, seq_no, term):
+        new = take_over_alert(client, s, mine, lease)
+        if new is None:
             continue  # another worker took it
         taken += 1
-        log.info("re-sending alert %s (was %s, %d attempt(s))", record.id, record.status, record.attempts)
-        _send(client, s, alerter, mine, Contradiction.model_validate_json(record.body), metrics=metrics, clock=clock)
+        log.info("re-sending alert %s (was %s, %d attempt(s))", record.id, record.status, record.attempts, extra={"alert": record.id})
+        _send(client, s, alerter, mine, new, Contradiction.model_validate_json(record.body), metrics=metrics, clock=clock)
     return taken

@@ -393,52 +393,66 @@ class SearchSink:
 # ------------------------------------------------------------------------------------ alert outbox
 
 
-def claim_alert(client: Elasticsearch, settings: Settings, record: AlertRecord) -> bool:
+#: The ``(_seq_no, _primary_term)`` of the outbox record as this worker last wrote it: holding it
+#: is owning the alert; a write with a stale lease fails (optimistic concurrency control).
+Lease = tuple[int, int]
+
+
+def _lease(resp: Mapping[str, Any]) -> Lease:
+    return int(resp["_seq_no"]), int(resp["_primary_term"])
+
+
+def claim_alert(client: Elasticsearch, settings: Settings, record: AlertRecord) -> Lease | None:
     """Persist ``record`` (normally status ``pending``) under its dedupe key *before* sending.
 
-    Returns True when this caller owns the alert and should send it; False when a record with the
-    same id exists already (HTTP 409: claimed or sent by someone else, or by an earlier run), unless
-    that record had ``failed``, in which case it is taken over with optimistic concurrency control
-    so exactly one contender retries it. Transport errors propagate: without a claim, do not send."""
+    Returns the lease when this caller owns the alert and should send it; None when a record with
+    the same id exists already (HTTP 409: claimed or sent by someone else, or by an earlier run),
+    unless that record had ``failed``, in which case it is taken over with optimistic concurrency
+    control so exactly one contender retries it. Transport errors propagate: without a claim, do
+    not send."""
     index = settings.index("alerts")
     try:
-        client.create(index=index, id=record.id, document=alert_source(record), refresh=settings.es_refresh)
-        return True
+        return _lease(client.create(index=index, id=record.id, document=alert_source(record), refresh=settings.es_refresh))
     except ConflictError:
         pass
     try:
         current = client.get(index=index, id=record.id)
     except NotFoundError:  # deleted between the two calls; do not race for it
-        return False
+        return None
     if current["_source"].get("status") != "failed":
-        return False
+        return None
+    return take_over_alert(client, settings, record, _lease(current))
+
+
+def take_over_alert(client: Elasticsearch, settings: Settings, record: AlertRecord, lease: Lease) -> Lease | None:
+    """Replace an outbox record only if nobody wrote it since ``lease`` was read: exactly one of
+    several workers gets it. Returns the new lease, or None when someone else was first. Also how
+    a sender renews its claim while it is still delivering."""
     try:
-        client.index(
-            index=index,
-            id=record.id,
-            document=alert_source(record),
-            if_seq_no=current["_seq_no"],
-            if_primary_term=current["_primary_term"],
-            refresh=settings.es_refresh,
-        )
+        resp = client.index(index=settings.index("alerts"), id=record.id, document=alert_source(record),
+                            if_seq_no=lease[0], if_primary_term=lease[1], refresh=settings.es_refresh)
     except ConflictError:
-        return False
-    return True
+        return None
+    return _lease(resp)
 
 
-def finish_alert(client: Elasticsearch, settings: Settings, record: AlertRecord) -> None:
+def finish_alert(client: Elasticsearch, settings: Settings, record: AlertRecord, lease: Lease | None = None) -> bool:
     """Store the final state of an alert (status ``sent``, ``printed`` or ``failed``, with
-    ``error``, ``attempts`` and ``sent``). Overwrites the claimed record; idempotent."""
+    ``error``, ``attempts`` and ``sent``). With ``lease``, only if this worker still owns the
+    record (False when it was taken over); without, overwrites. Idempotent."""
     if record.status == "pending":
         raise ValueError("finish_alert needs a final status (sent, printed or failed), not 'pending'")
+    if lease is not None:
+        return take_over_alert(client, settings, record, lease) is not None
     client.index(index=settings.index("alerts"), id=record.id, document=alert_source(record), refresh=settings.es_refresh)
+    return True
 
 
 def due_alerts(
     client: Elasticsearch, settings: Settings, now: datetime, *, pending_timeout_s: float, size: int = 50
-) -> list[tuple[AlertRecord, int, int]]:
-    """Outbox records due for (re)delivery, with their ``_seq_no`` and ``_primary_term`` for an
-    optimistic take-over: failed ones whose ``next_attempt`` has come, and pending ones older than
+) -> list[tuple[AlertRecord, Lease]]:
+    """Outbox records due for (re)delivery, with their lease for an optimistic take-over: failed
+    ones whose ``next_attempt`` has come, and pending ones whose claim was not renewed for
     ``pending_timeout_s`` (their worker died between claiming and finishing)."""
     stale = now - timedelta(seconds=pending_timeout_s)
     query = {
@@ -458,19 +472,8 @@ def due_alerts(
     out = []
     for hit in resp["hits"]["hits"]:
         src = {k: v for k, v in hit["_source"].items() if k in AlertRecord.model_fields}
-        out.append((AlertRecord.model_validate(src), int(hit["_seq_no"]), int(hit["_primary_term"])))
+        out.append((AlertRecord.model_validate(src), _lease(hit)))
     return out
-
-
-def take_over_alert(client: Elasticsearch, settings: Settings, record: AlertRecord, seq_no: int, primary_term: int) -> bool:
-    """Replace an outbox record only if nobody changed it since it was read (``if_seq_no``):
-    exactly one of several workers sweeping the outbox gets to re-send it."""
-    try:
-        client.index(index=settings.index("alerts"), id=record.id, document=alert_source(record),
-                     if_seq_no=seq_no, if_primary_term=primary_term, refresh=settings.es_refresh)
-    except ConflictError:
-        return False
-    return True
 
 
 # ------------------------------------------------------------------------------------------ reads

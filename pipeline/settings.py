@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
@@ -79,6 +79,7 @@ class Settings(BaseSettings):
     )
     alert_max_retries: int = Field(5, ge=0, description="Retries of one delivery (429 waits Retry-After, 5xx backs off).")
     alert_timeout_s: float = Field(10.0, gt=0, description="HTTP timeout of one post to Slack.")
+    alert_max_wait_s: float = Field(60.0, gt=0, description="Longest wait between two posts of one delivery (caps Retry-After and back-off).")
     alert_max_attempts: int = Field(60, ge=1, description="Posts in all before a failed alert is given up (it stays in the index).")
     alert_pending_timeout_s: float = Field(120.0, gt=0, description="A claimed alert not finished this long is re-sent (its worker died).")
     alert_retry_interval_s: float = Field(10.0, gt=0, description="How often a worker looks for alerts due again.")
@@ -103,6 +104,18 @@ class Settings(BaseSettings):
     # --- Linking
     link_threshold: float = Field(0.5, ge=0, le=1, description="Probability above which an article joins a story.")
     link_horizon_days: float = Field(14.0, gt=0, description="Stories quiet this long leave the live set.")
+
+    @model_validator(mode="after")
+    def _pending_outlives_a_retry(self) -> "Settings":
+        # A sender renews its claim before each retry; between renewals it waits at most one HTTP
+        # timeout plus one Retry-After/back-off (capped at alert_max_wait_s). A shorter pending
+        # timeout would let the outbox sweep re-send an alert that is still being delivered.
+        if self.alert_pending_timeout_s <= self.alert_timeout_s + self.alert_max_wait_s:
+            raise ValueError(
+                f"alert_pending_timeout_s ({self.alert_pending_timeout_s:g}) must exceed alert_timeout_s + "
+                f"alert_max_wait_s ({self.alert_timeout_s + self.alert_max_wait_s:g})"
+            )
+        return self
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}-{name}"

@@ -354,10 +354,10 @@ def _alert(status: str = "pending") -> AlertRecord:
 
 def test_claim_alert_is_once_only(client: Elasticsearch, settings: Settings) -> None:
     rec = _alert()
-    assert claim_alert(client, settings, rec) is True
-    assert claim_alert(client, settings, rec) is False
+    assert claim_alert(client, settings, rec) is not None
+    assert claim_alert(client, settings, rec) is None
     finish_alert(client, settings, rec.model_copy(update={"status": "sent", "attempts": 1, "sent": T0}))
-    assert claim_alert(client, settings, rec) is False
+    assert claim_alert(client, settings, rec) is None
     stored = client.get(index=settings.index("alerts"), id=rec.id)["_source"]
     assert stored["status"] == "sent" and stored["attempts"] == 1
 
@@ -366,8 +366,8 @@ def test_a_failed_alert_can_be_reclaimed_once(client: Elasticsearch, settings: S
     rec = _alert()
     assert claim_alert(client, settings, rec)
     finish_alert(client, settings, rec.model_copy(update={"status": "failed", "error": "HTTP 500"}))
-    assert claim_alert(client, settings, rec) is True
-    assert claim_alert(client, settings, rec) is False  # now pending again: someone owns it
+    assert claim_alert(client, settings, rec) is not None
+    assert claim_alert(client, settings, rec) is None  # now pending again: someone owns it
 
 
 def test_finish_alert_refuses_pending(client: Elasticsearch, settings: Settings) -> None:
