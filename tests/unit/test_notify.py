@@ -167,3 +167,54 @@ def test_failed_and_orphaned_alerts_are_resent_once_by_the_outbox_sweep(es_setti
     for rid in (failed.id, orphan.id):
         assert client.get(index=s.index("alerts"), id=rid)["_source"]["status"] == "sent"
     hook.server.shutdown()
+
+
+def test_pending_timeout_must_outlive_one_retry_wait():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="alert_pending_timeout_s"):
+        Settings(alert_pending_timeout_s=30, alert_timeout_s=10, alert_max_wait_s=60)
+    assert Settings(alert_pending_timeout_s=5, alert_timeout_s=2, alert_max_wait_s=2).alert_pending_timeout_s == 5
+
+
+def test_a_taken_over_delivery_stops_posting(es_settings):
+    """The sweep took the claim over while this sender waited out a 429: it must not post again."""
+    from pipeline.alert import TAKEN_OVER, SlackWebhookAlerter
+    from pipeline.notify import alert_id
+    from pipeline.search import take_over_alert
+
+    calls: list[int] = []
+
+    class Storm(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            calls.append(1)
+            self.send_response(429)
+            self.send_header("Retry-After", "0")
+            self.end_headers()
+
+        def log_message(self, *a: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Storm)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    s = es_settings.model_copy(update={"es_index_prefix": "takeover"})
+    client = make_client(s)
+    ensure_templates(client, s)
+    c = _contradiction(1, ("1", "5"))
+    stolen = []
+
+    def sleep(_d: float) -> None:
+        if not stolen:  # another worker takes the claim over during the first wait
+            doc = client.get(index=s.index("alerts"), id=alert_id(c))
+            from pipeline.types import AlertRecord
+
+            rec = AlertRecord.model_validate({k: v for k, v in doc["_source"].items() if k in AlertRecord.model_fields})
+            stolen.append(take_over_alert(client, s, rec, (doc["_seq_no"], doc["_primary_term"])))
+
+    alerter = SlackWebhookAlerter(SecretStr(f"http://127.0.0.1:{server.server_address[1]}/hook"), allowed_hosts=("127.0.0.1",),
+                                  max_retries=5, sleep=sleep)
+    assert deliver(client, s, alerter, c, "X", "new", metrics=Metrics.create(), clock=lambda: T0) is None
+    assert stolen and stolen[0] is not None and len(calls) == 1
+    server.shutdown()
+    assert TAKEN_OVER
