@@ -44,7 +44,7 @@ _TRANSIENT = (429, 502, 503, 504)
 
 
 def persist(fn: Callable[..., Any], *args: Any, metrics: Metrics | None = None, sleep: Callable[[float], None] = time.sleep,
-            cap_s: float = 30.0, **kwargs: Any) -> Any:
+            cap_s: float = 2.0, **kwargs: Any) -> Any:
     """Call an outbox read or write until the search server answers: connection errors, timeouts
     and 429/5xx are retried with back-off (the caller blocks: back-pressure), other errors raise.
     An alert must never be posted and then lose its record because the server blinked."""
@@ -154,17 +154,46 @@ def deliver(
     return _send(client, s, alerter, record, lease, c, metrics=metrics, clock=clock)
 
 
-def retry_due(client: Any, s: Settings, alerter: Alerter, *, metrics: Metrics, clock: Callable[[], datetime]) -> int:
-    """Re-send what the outbox holds as due (see the module docstring). Returns how many were taken."""
+def retry_due(
+    client: Any,
+    s: Settings,
+    alerter: Alerter,
+    *,
+    metrics: Metrics,
+    clock: Callable[[], datetime],
+    watch: dict[str, tuple[Lease, float]] | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> int:
+    """Re-send what the outbox holds as due (see the module docstring). Returns how many were taken.
+
+    ``watch`` (kept by the caller between rounds) guards pending claims: one is taken over only
+    after this sweeper has seen it unchanged for ``alert_pending_timeout_s`` on its own clock. A
+    claim's ``created`` alone is not enough: after a search-server outage every in-flight claim
+    looks old, while its sender is about to store the outcome. Without ``watch``, ``created`` decides."""
     taken = 0
+    now_m = monotonic()
+    pending_seen: set[str] = set()
     for record, lease in due_alerts(client, s, clock(), pending_timeout_s=s.alert_pending_timeout_s):
         if not record.body:
             continue  # a record from before bodies were stored: nothing to rebuild the message from
+        if record.status == "pending" and watch is not None:
+            pending_seen.add(record.id)
+            first = watch.get(record.id)
+            if first is None or first[0] != lease:
+                watch[record.id] = (lease, now_m)
+                continue
+            if now_m - first[1] < s.alert_pending_timeout_s:
+                continue
         mine = record.model_copy(update={"status": "pending", "created": clock(), "next_attempt": None})
         new = take_over_alert(client, s, mine, lease)
         if new is None:
             continue  # another worker took it
         taken += 1
+        if watch is not None:
+            watch.pop(record.id, None)
         log.info("re-sending alert %s (was %s, %d attempt(s))", record.id, record.status, record.attempts, extra={"alert": record.id})
         _send(client, s, alerter, mine, new, Contradiction.model_validate_json(record.body), metrics=metrics, clock=clock)
+    if watch is not None:
+        for rid in [r for r in watch if r not in pending_seen]:
+            del watch[rid]
     return taken

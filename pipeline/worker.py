@@ -48,6 +48,7 @@ class StoryEffects:
         self.metrics = metrics
         self.clock = clock
         self.write_retry_s = write_retry_s
+        self._pending_watch: dict = {}  # the outbox sweep's memory of pending claims (see notify.retry_due)
 
     def actions(self, la: LinkedArticle, record: StoryRecord, changes: Sequence[Event]) -> list[dict]:
         s = self.s
@@ -100,7 +101,7 @@ class StoryEffects:
     def retry_alerts(self) -> int:
         """Re-send failed alerts whose time has come and claimed ones whose worker died."""
         try:
-            return retry_due(self.client, self.s, self.alerter, metrics=self.metrics, clock=self.clock)
+            return retry_due(self.client, self.s, self.alerter, metrics=self.metrics, clock=self.clock, watch=self._pending_watch)
         except Exception:  # noqa: BLE001 - the search server may be down; the next round tries again
             log.warning("alert outbox sweep failed; will retry", exc_info=True)
             return 0

@@ -159,10 +159,18 @@ def test_failed_and_orphaned_alerts_are_resent_once_by_the_outbox_sweep(es_setti
                          channel="slack", created=T0, story_title="Raid", body=orphan_c.model_dump_json())
     assert claim_alert(client, s, orphan)
     hook.down = False
-    assert retry_due(client, s, alerter, metrics=metrics, clock=clock) == 0  # nothing due yet
+    watch: dict = {}
+    mono = [0.0]
+    sweep = lambda: retry_due(client, s, alerter, metrics=metrics, clock=clock, watch=watch, monotonic=lambda: mono[0])  # noqa: E731
+    assert sweep() == 0  # nothing due yet
     now[0] = T0 + timedelta(hours=2)
-    assert retry_due(client, s, alerter, metrics=metrics, clock=clock) == 2
-    assert retry_due(client, s, alerter, metrics=metrics, clock=clock) == 0  # never twice
+    # the failed one is due at once; the orphaned claim must first be seen unchanged for the timeout
+    assert sweep() == 1
+    mono[0] += 30
+    assert sweep() == 0
+    mono[0] += 31
+    assert sweep() == 1
+    assert sweep() == 0  # never twice
     assert len(hook.accepted) == 2
     for rid in (failed.id, orphan.id):
         assert client.get(index=s.index("alerts"), id=rid)["_source"]["status"] == "sent"
