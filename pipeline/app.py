@@ -41,6 +41,7 @@ from .worker import StoryEffects
 
 log = logging.getLogger("crosswire.worker")
 
+
 def _utc(ts: float | None) -> datetime:
     return datetime.fromtimestamp(ts or 0.0, timezone.utc)
 
@@ -111,6 +112,8 @@ def create_app(
                 good.append(art)
                 origin[art.id] = raw
             if not good:
+                for ev in events:
+                    done(ev)
                 continue
             try:
                 results = await loop.run_in_executor(None, analyser.analyse, good)
