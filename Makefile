@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.crosswire-installed
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test unit integration replay-ecb clean
+.PHONY: setup demo test unit integration replay-ecb bench clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,12 @@ unit: setup
 
 integration: setup
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
+
+# Throughput, latency, scale-out and memory against the spaCy limit: bench/results.json, bench/bench.png.
+# BENCH_ARGS passes options, e.g. `make bench BENCH_ARGS="-n 500 --growth-factor 1"` or "--quick".
+BENCH_ARGS ?=
+bench: setup
+	$(BIN)/crosswire bench $(BENCH_ARGS)
 
 # Story-linking starting point on the ECB+ development file (outside the repository).
 replay-ecb: setup

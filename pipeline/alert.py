@@ -1,5 +1,5 @@
-"""Alerters: deliver one contradiction alert to Slack (Block Kit over an incoming webhook) or to
-the terminal.
+"""Alerters: deliver one contradiction alert (or one digest of held updates) to Slack (Block Kit
+over an incoming webhook, or ``chat.postMessage`` with a bot token) or to the terminal.
 
 Plug-in shape: the :class:`Alerter` protocol, one class per channel, and the :data:`ALERTERS`
 name-to-class table that :func:`make_alerter` picks from (Slack when a webhook URL is configured,
@@ -9,6 +9,15 @@ stdout otherwise). Dedupe is not done here: the caller claims the alert in the o
 
 The webhook URL is a secret (whoever has it can post to the channel): it is kept as a ``SecretStr``,
 and only its host ever appears in a log line or an error message.
+
+Duplicate posts. A post whose outcome is unknown (a timeout, a reset connection or a 5xx after Slack
+may have accepted it, or a worker killed mid-delivery) is the one way an outbox can post twice. With a
+bot token every message carries Slack message metadata (``event_type`` :data:`METADATA_EVENT`,
+``event_payload.alert_id``), and before re-posting such a message :class:`SlackBotAlerter` looks for
+it in the channel's recent history (``conversations.history``) or, for a threaded message, in the
+thread (``conversations.replies``); when it is there the delivery counts as sent
+(``DeliveryResult.recovered``). An incoming webhook has no idempotency key and no read API, so the
+webhook alerter cannot do this: there, such a message may be posted twice.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,12 +39,16 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from pipeline.digest import Digest, DigestEntry
 from pipeline.settings import Settings
 from pipeline.types import AlertRecord, Contradiction, Side
 
 log = logging.getLogger(__name__)
 
-AlertKind = Literal["new", "update"]
+AlertKind = Literal["new", "update", "digest"]
+
+#: Slack message metadata ``event_type`` of every bot-token post; ``event_payload`` is ``{"alert_id": ...}``.
+METADATA_EVENT = "crosswire_alert"
 
 # Slack Block Kit limits (https://api.slack.com/reference/block-kit/blocks)
 MAX_BLOCKS = 50
@@ -55,15 +69,26 @@ _KIND_LABEL = {
 
 @dataclass(frozen=True)
 class AlertMessage:
-    """What to announce: a contradiction, the title of its story, and whether it is new."""
+    """What to announce: a contradiction, the title of its story, and whether it is new or an
+    update; or (``kind == "digest"``, ``contradiction`` None) a :class:`~pipeline.digest.Digest`."""
 
-    contradiction: Contradiction
+    contradiction: Contradiction | None
     story_title: str
     kind: AlertKind
     thread_ts: str | None = None  # post as a reply in this Slack thread (bot-token delivery)
     #: Asked before every retry: False means another worker took the alert over, so stop. The
     #: outbox renews this worker's claim when it answers True.
     still_mine: Callable[[], bool] | None = None
+    #: The outbox id; a bot-token post carries it as message metadata, to be found again.
+    alert_id: str | None = None
+    #: Set when an earlier attempt of this alert may have reached Slack (its outcome is unknown):
+    #: posts from this time on are looked up first, and a match counts as delivered.
+    posted_since: datetime | None = None
+    digest: Digest | None = None
+
+    def __post_init__(self) -> None:
+        if (self.kind == "digest") != (self.digest is not None) or (self.contradiction is None) != (self.digest is not None):
+            raise ValueError("an AlertMessage carries a contradiction (new, update) or a digest (digest), not both")
 
 
 @dataclass(frozen=True)
@@ -75,6 +100,8 @@ class DeliveryResult:
     attempts: int
     error: str | None = None
     ts: str | None = None  # the Slack message timestamp, when the API returns one
+    #: True when nothing was posted because an earlier attempt was found already in Slack.
+    recovered: bool = False
 
     @property
     def ok(self) -> bool:
@@ -208,7 +235,97 @@ def _when(dt: datetime | None) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _lines_within(lines: Sequence[str], limit: int, what: str) -> str:
+    """``lines`` joined by newlines, cut at whole lines (each already short) to stay within
+    ``limit``; what was cut is counted ("_…and 3 more changes_")."""
+    text = ""
+    for i, line in enumerate(lines):
+        candidate = f"{text}\n{line}" if text else line
+        more = f"\n_…and {len(lines) - i} more {what}_"
+        if len(candidate) + (len(more) if i + 1 < len(lines) else 0) > limit:
+            return (text + more) if len(text) + len(more) <= limit else text[:limit]
+        text = candidate
+    return text
+
+
+def digest_entry_text(entry: DigestEntry, limit: int = MAX_SECTION_TEXT) -> str:
+    """One contradiction of a digest as mrkdwn: what it is about, the versions it went through,
+    each new value with its sources and each known value's added sources, then where it stands."""
+    c = entry.contradiction
+    versions = f"version {entry.from_version} → {c.version}" if entry.from_version else f"version {c.version}"
+    lines = [truncate(f"*{_KIND_LABEL.get(c.kind, c.kind)}* about *{escape(describe_about(c.about))}* · {versions}", 400)]
+    changes = []
+    for ch in entry.changes:
+        value = escape(truncate(ch.value, 200))
+        who = escape(truncate(", ".join(ch.sources), 500))
+        if ch.new:
+            changes.append(f"• new value *{value}*" + (f" — {who}" if who else ""))
+        else:
+            changes.append(f"• *{value}* now also from {who}")
+    if not changes:
+        changes.append("• no new value or source")
+    now = "Now: " + escape(truncate(" vs ".join(s.value for s in c.sides), 600))
+    return _lines_within([*lines, *changes], limit - len(now) - 1, "changes") + "\n" + now
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def build_digest_blocks(digest: Digest) -> dict[str, Any]:
+    """A Slack Block Kit payload for a digest: a header with the story title, a line saying how
+    many updates to how many contradictions it sums up and over which window, one section per
+    contradiction (:func:`digest_entry_text`), and a context line. Within Slack's limits by
+    construction; contradictions beyond what fits are counted, not shown."""
+    n, m = digest.updates, len(digest.entries)
+    updates, contradictions = _count(n, "update"), _count(m, "contradiction")
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": truncate(digest.story_title, MAX_HEADER_CHARS) or "Untitled story", "emoji": False}},
+    ]
+    line = f"*Digest* · {updates} to {contradictions}, held from {_when(digest.window_start)} to {_when(digest.window_end)}"
+    blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": truncate(line, MAX_SECTION_TEXT)}})
+    room = MAX_BLOCKS - len(blocks) - 2
+    shown = digest.entries[:room]
+    for entry in shown:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": digest_entry_text(entry)}})
+    hidden = len(digest.entries) - len(shown)
+    blocks.append({"type": "divider"})
+    context = [f"{updates} held while the story moved fast", contradictions + (f", {hidden} not shown" if hidden else "")]
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": t} for t in context]})
+    summary = "; ".join(f"{describe_about(e.contradiction.about)}: " + " vs ".join(s.value for s in e.contradiction.sides)
+                        for e in digest.entries)
+    fallback = escape(truncate(f"Digest of {updates} in {digest.story_title}: {summary}", MAX_FALLBACK_CHARS))
+    return {"text": fallback, "blocks": blocks}
+
+
+def message_payload(message: AlertMessage) -> dict[str, Any]:
+    """The Block Kit payload of ``message``: a digest, or one contradiction."""
+    if message.digest is not None:
+        return build_digest_blocks(message.digest)
+    assert message.contradiction is not None  # AlertMessage.__post_init__
+    return build_blocks(message.contradiction, message.story_title, message.kind)
+
+
 # ---------------------------------------------------------------------------------- Slack webhook
+
+#: Messages per page, and pages at most, read when looking for an earlier post of an alert: a
+#: bounded look, newest first (history) or from ``oldest`` on (thread replies).
+HISTORY_PAGE = 100
+HISTORY_PAGES = 3
+#: Slack's clock and ours may disagree, and a post lands a little after it was sent: look this
+#: much further back than the earliest time the earlier attempt could have been made.
+HISTORY_SKEW_S = 300.0
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """Whether an alert's message is already in Slack. ``found`` (with its ``ts``), ``absent``,
+    ``unknown`` (the look failed: posting could duplicate it), ``refused`` (the API will not say,
+    e.g. a missing ``channels:history`` scope: post, as without the look) or ``unsupported``."""
+
+    state: Literal["found", "absent", "unknown", "refused", "unsupported"]
+    ts: str | None = None
+    error: str | None = None
 
 
 class WebhookConfigError(ValueError):
@@ -326,9 +443,11 @@ class SlackWebhookAlerter(Alerter):
         max_retry_after_s: float = 60.0,
         client: httpx.Client | None = None,
         limiter: RateLimiter | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         parsed = _check_webhook(url.get_secret_value(), allowed_hosts)
         self.limiter = limiter
+        self._wall = wall  # epoch seconds; bounds the look for an earlier post (bot token)
         self._url = url
         self.host = parsed.host
         self.max_retries = max_retries
@@ -375,15 +494,58 @@ class SlackWebhookAlerter(Alerter):
             return self._backoff(attempt)
         return min(max(seconds, 0.0), self.max_retry_after_s)
 
-    def post(self, payload: dict[str, Any], still_mine: Callable[[], bool] | None = None) -> DeliveryResult:
+    def find_posted(self, alert_id: str, *, thread_ts: str | None, oldest: float) -> Lookup:
+        """Look for the message of ``alert_id`` posted since ``oldest`` (epoch seconds). An incoming
+        webhook has no way to: ``unsupported``."""
+        return Lookup("unsupported")
+
+    def _recovered(self, alert_id: str, found: Lookup, attempts: int) -> DeliveryResult:
+        log.warning("slack %s: alert %s was already posted (ts %s) by an earlier attempt; not posting it again",
+                    self.host, alert_id, found.ts, extra={"alert": alert_id})
+        return DeliveryResult("sent", self.channel, attempts, ts=found.ts, recovered=True)
+
+    def post(
+        self,
+        payload: dict[str, Any],
+        still_mine: Callable[[], bool] | None = None,
+        *,
+        alert_id: str | None = None,
+        posted_since: datetime | None = None,
+        thread_ts: str | None = None,
+    ) -> DeliveryResult:
         """Post one JSON payload with the retry policy above. Before each retry ``still_mine`` (if
-        given) is asked whether this worker still owns the alert; if not, nothing more is posted."""
+        given) is asked whether this worker still owns the alert; if not, nothing more is posted.
+
+        With ``alert_id`` (and an alerter that can look, see :meth:`find_posted`), a message that
+        may already be in Slack is looked for instead of posted again: first when ``posted_since``
+        says an earlier delivery may have landed, and before each retry that follows an attempt
+        with an unknown outcome (a timeout or reset after the request was sent, or a 5xx). Found
+        means delivered; a look that fails stops the delivery (``failed``: the outbox retries it
+        later) rather than risk a second post."""
         error = "not attempted"
         attempts = 0
+        uncertain = False  # the last attempt may have been posted although it did not say so
+        started = self._wall()
+        if alert_id is not None and posted_since is not None:
+            found = self.find_posted(alert_id, thread_ts=thread_ts, oldest=posted_since.timestamp())
+            if found.state == "found":
+                return self._recovered(alert_id, found, 0)
+            if found.state == "unknown":
+                error = f"could not check whether an earlier attempt was posted: {found.error}"
+                log.warning("slack %s: alert %s: %s; will retry later", self.host, alert_id, error, extra={"alert": alert_id})
+                return DeliveryResult("failed", self.channel, 0, error)  # 0: nothing was posted
         for attempt in range(1, self.max_retries + 2):
             if attempt > 1 and still_mine is not None and not still_mine():
                 log.warning("slack %s: alert taken over by another worker; stopping after %d attempt(s)", self.host, attempts)
                 return DeliveryResult("failed", self.channel, attempts, TAKEN_OVER)
+            if attempt > 1 and uncertain and alert_id is not None:
+                found = self.find_posted(alert_id, thread_ts=thread_ts, oldest=started)
+                if found.state == "found":
+                    return self._recovered(alert_id, found, attempts)
+                if found.state == "unknown":
+                    error = f"{error}; could not check whether it was posted: {found.error}"
+                    log.warning("slack %s: alert %s: %s; will retry later", self.host, alert_id, error, extra={"alert": alert_id})
+                    return DeliveryResult("failed", self.channel, attempts, error)
             attempts = attempt
             if self.limiter is not None:
                 self.limiter.acquire()
@@ -393,6 +555,8 @@ class SlackWebhookAlerter(Alerter):
                 # the exception text may quote the URL, so only its type is kept
                 error = f"{type(exc).__name__} posting to {self.host}"
                 delay = self._backoff(attempt)
+                # a refused connection never carried the request; anything later may have
+                uncertain = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
             except httpx.HTTPError as exc:  # not a network problem: retrying will not help
                 error = f"{type(exc).__name__} posting to {self.host}"
                 log.error("slack webhook %s: %s", self.host, error)
@@ -403,6 +567,7 @@ class SlackWebhookAlerter(Alerter):
                     return self._accepted(response, attempts)
                 body = self._redact(truncate(response.text, 200))
                 error = f"HTTP {status} from {self.host}: {body}"
+                uncertain = status >= 500  # a 429 or 4xx was refused; a 5xx may have been posted
                 if status == 429:
                     delay = self._retry_after(response, attempt)
                 elif status >= 500:
@@ -422,14 +587,25 @@ class SlackWebhookAlerter(Alerter):
         return DeliveryResult("sent", self.channel, attempts)
 
     def send(self, message: AlertMessage) -> DeliveryResult:
-        return self.post(build_blocks(message.contradiction, message.story_title, message.kind), message.still_mine)
+        # no alert_id: an incoming webhook cannot be asked what it already posted
+        return self.post(message_payload(message), message.still_mine)
+
+
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{6,}")
 
 
 class SlackBotAlerter(SlackWebhookAlerter):
     """Posts through the Web API's ``chat.postMessage`` with a bot token, so that updates of a
     contradiction go into the thread of its first alert (``AlertMessage.thread_ts``). Same retry
     policy as the webhook; the Web API's ``{"ok": false, "error": ...}`` answers are failures, and
-    its ``ratelimited`` answer comes as HTTP 429 with ``Retry-After``."""
+    its ``ratelimited`` answer comes as HTTP 429 with ``Retry-After``.
+
+    Every post carries message metadata naming its alert, and :meth:`find_posted` looks for it
+    (``conversations.history``, or ``conversations.replies`` in a thread; scopes
+    ``channels:history``/``groups:history``), so that a message whose first delivery may have landed
+    is not posted twice. Those methods take a channel ID, not a name: with a name in
+    ``slack_channel`` the ID is learnt from the first post's answer, and until then a look is
+    refused by Slack and the message is posted (as without the look)."""
 
     channel = "slack"
 
@@ -441,7 +617,9 @@ class SlackBotAlerter(SlackWebhookAlerter):
         )
         super().__init__(url, client=client, **kwargs)
         self._secret_path = None  # the API path is not a secret; the token travels in a header
+        self._api = api_url.rstrip("/")
         self.slack_channel = slack_channel
+        self._channel_id: str | None = slack_channel if _CHANNEL_ID.fullmatch(slack_channel) else None
 
     @classmethod
     def from_settings(
@@ -449,6 +627,9 @@ class SlackBotAlerter(SlackWebhookAlerter):
     ) -> SlackBotAlerter:
         if settings.slack_bot_token is None or not settings.slack_channel:
             raise WebhookConfigError("slack-bot alerter needs CROSSWIRE_SLACK_BOT_TOKEN and CROSSWIRE_SLACK_CHANNEL")
+        if not _CHANNEL_ID.fullmatch(settings.slack_channel):
+            log.warning("CROSSWIRE_SLACK_CHANNEL %r is not a channel ID (C...): until the first post tells it, an alert "
+                        "re-sent after a crash cannot be checked against the channel first", settings.slack_channel)
         return cls(
             settings.slack_bot_token,
             settings.slack_channel,
@@ -466,13 +647,89 @@ class SlackBotAlerter(SlackWebhookAlerter):
             return DeliveryResult("failed", self.channel, attempts, f"non-JSON answer from {self.host}")
         if not body.get("ok"):
             return DeliveryResult("failed", self.channel, attempts, f"slack API error: {truncate(str(body.get('error')), 100)}")
+        if isinstance(body.get("channel"), str) and _CHANNEL_ID.fullmatch(body["channel"]):
+            self._channel_id = body["channel"]  # history and replies need the ID, not a name
         return DeliveryResult("sent", self.channel, attempts, ts=str(body.get("ts") or "") or None)
 
+    def _api_get(self, method: str, params: dict[str, str], tries: int = 3) -> dict[str, Any] | Lookup:
+        """One read of the Web API, retrying 429 (``Retry-After``), 5xx and network errors a few
+        times. Returns the JSON answer, or an ``unknown`` :class:`Lookup` saying why there is none."""
+        error = "not attempted"
+        for attempt in range(1, tries + 1):
+            try:
+                response = self._client.get(f"{self._api}/{method}", params=params)
+            except httpx.HTTPError as exc:
+                error, delay = f"{type(exc).__name__} calling {method} on {self.host}", self._backoff(attempt)
+            else:
+                if response.status_code == 429:
+                    error, delay = f"HTTP 429 from {method}", self._retry_after(response, attempt)
+                elif response.status_code >= 500:
+                    error, delay = f"HTTP {response.status_code} from {method}", self._backoff(attempt)
+                elif response.status_code >= 300:
+                    return Lookup("unknown", error=f"HTTP {response.status_code} from {method}")
+                else:
+                    try:
+                        answer = response.json()
+                    except ValueError:
+                        return Lookup("unknown", error=f"non-JSON answer from {method}")
+                    return answer if isinstance(answer, dict) else Lookup("unknown", error=f"unexpected answer from {method}")
+            if attempt < tries:
+                self._sleep(delay)
+        return Lookup("unknown", error=error)
+
+    def find_posted(self, alert_id: str, *, thread_ts: str | None, oldest: float) -> Lookup:
+        """Look for this app's message carrying ``alert_id`` in its metadata, posted since
+        ``oldest`` (less :data:`HISTORY_SKEW_S`): in the thread ``thread_ts`` when given, then in
+        the channel (an earlier attempt may have gone out before the thread was known). Each look
+        reads at most :data:`HISTORY_PAGES` pages of :data:`HISTORY_PAGE` messages."""
+        if thread_ts:
+            found = self._find_in("conversations.replies", alert_id, oldest, thread_ts)
+            if found.state != "absent":
+                return found
+        return self._find_in("conversations.history", alert_id, oldest, None)
+
+    def _find_in(self, method: str, alert_id: str, oldest: float, thread_ts: str | None) -> Lookup:
+        params = {
+            "channel": self._channel_id or self.slack_channel,
+            "include_all_metadata": "true",
+            "limit": str(HISTORY_PAGE),
+            "oldest": f"{max(0.0, oldest - HISTORY_SKEW_S):.6f}",
+            "inclusive": "true",
+        }
+        if thread_ts:
+            params["ts"] = thread_ts
+        for _ in range(HISTORY_PAGES):
+            answer = self._api_get(method, params)
+            if isinstance(answer, Lookup):
+                return answer
+            if not answer.get("ok"):
+                error = truncate(str(answer.get("error")), 100)
+                log.warning("slack %s refused (%s): cannot check whether alert %s was posted already; posting it",
+                            method, error, alert_id, extra={"alert": alert_id})
+                return Lookup("refused", error=f"slack API error: {error}")
+            for message in answer.get("messages") or ():
+                metadata = message.get("metadata") if isinstance(message, dict) else None
+                if not isinstance(metadata, dict) or metadata.get("event_type") != METADATA_EVENT:
+                    continue
+                payload = metadata.get("event_payload")
+                if isinstance(payload, dict) and payload.get("alert_id") == alert_id:
+                    return Lookup("found", ts=str(message.get("ts") or "") or None)
+            cursor = (answer.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return Lookup("absent")
+            params["cursor"] = cursor
+        log.warning("slack %s: alert %s not among the last %d messages looked at; posting it", method, alert_id,
+                    HISTORY_PAGE * HISTORY_PAGES, extra={"alert": alert_id})
+        return Lookup("absent")
+
     def send(self, message: AlertMessage) -> DeliveryResult:
-        payload = {"channel": self.slack_channel, **build_blocks(message.contradiction, message.story_title, message.kind)}
+        payload = {"channel": self.slack_channel, **message_payload(message)}
         if message.thread_ts:
             payload["thread_ts"] = message.thread_ts
-        return self.post(payload, message.still_mine)
+        if message.alert_id:
+            payload["metadata"] = {"event_type": METADATA_EVENT, "event_payload": {"alert_id": message.alert_id}}
+        return self.post(payload, message.still_mine, alert_id=message.alert_id, posted_since=message.posted_since,
+                         thread_ts=message.thread_ts)
 
 
 # ------------------------------------------------------------------------------------------ stdout
@@ -493,7 +750,10 @@ class StdoutAlerter(Alerter):
         return cls(console)
 
     def send(self, message: AlertMessage) -> DeliveryResult:
+        if message.digest is not None:
+            return self._send_digest(message.digest)
         c = message.contradiction
+        assert c is not None  # AlertMessage.__post_init__
         table = Table(show_header=True, header_style="bold", expand=True)
         table.add_column("value", max_width=28, overflow="fold")
         table.add_column("reported by")
@@ -512,6 +772,22 @@ class StdoutAlerter(Alerter):
         title = Text(f"{head} · {_KIND_LABEL.get(c.kind, c.kind)} about {describe_about(c.about)}", style="bold")
         body = Group(title, table, Text(footer, style="dim"))
         self.console.print(Panel(body, title=Text(message.story_title, style="bold"), title_align="left"))
+        return DeliveryResult("printed", self.channel, 1)
+
+    def _send_digest(self, digest: Digest) -> DeliveryResult:
+        table = Table(show_header=True, header_style="bold", expand=True)
+        table.add_column("contradiction", max_width=40, overflow="fold")
+        table.add_column("what changed")
+        table.add_column("now", max_width=28, overflow="fold")
+        for e in digest.entries:
+            c = e.contradiction
+            what = "\n".join((f"new value {ch.value}" if ch.new else f"{ch.value}: also") + (f" — {', '.join(ch.sources)}" if ch.sources else "")
+                             for ch in e.changes) or "no new value or source"
+            about = f"{_KIND_LABEL.get(c.kind, c.kind)} about {describe_about(c.about)}\nversion {e.from_version} → {c.version}"
+            table.add_row(Text(about), Text(what), Text(" vs ".join(s.value for s in c.sides), style="bold"))
+        title = Text(f"DIGEST · {_count(digest.updates, 'update')} to {_count(len(digest.entries), 'contradiction')}, "
+                     f"{_when(digest.window_start)} to {_when(digest.window_end)}", style="bold")
+        self.console.print(Panel(Group(title, table), title=Text(digest.story_title, style="bold"), title_align="left"))
         return DeliveryResult("printed", self.channel, 1)
 
 
@@ -550,18 +826,23 @@ def make_alerter(
 
 __all__ = [
     "ALERTERS",
+    "METADATA_EVENT",
     "AlertMessage",
     "Alerter",
     "DeliveryResult",
+    "Lookup",
     "RateLimiter",
     "SlackBotAlerter",
     "SlackWebhookAlerter",
     "StdoutAlerter",
     "WebhookConfigError",
     "build_blocks",
+    "build_digest_blocks",
     "describe_about",
+    "digest_entry_text",
     "escape",
     "make_alerter",
+    "message_payload",
     "side_text",
     "truncate",
 ]

@@ -20,12 +20,16 @@ comes last, so a crash before it replays the whole event and its (idempotent) ef
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import weakref
 import time
 from datetime import datetime, timezone
+from collections.abc import Iterator
 from typing import Any
 
 import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
 from elastic_transport import TransportError
 from elasticsearch import ApiError
 from aiokafka.errors import KafkaError
@@ -36,14 +40,57 @@ from .health import Health
 from .metrics import Metrics
 from .settings import Settings
 from .storystate import StoryRecord, apply
-from .types import AnalysedArticle, DeadLetter, LinkedArticle
+from .types import AnalysedArticle, DeadLetter, LinkedArticle, StoryRetired
 from .worker import StoryEffects
 
 log = logging.getLogger("crosswire.worker")
 
 
+@contextlib.contextmanager
+def _current(event: Any) -> Iterator[None]:
+    """Make ``event`` faust's current event while the body runs. A table write goes to the changelog
+    partition of the current event (the partition its key was read from); batched agents handle many
+    events at once, so they name the event whose key they write. faust sets this context variable
+    itself for one-event iteration; it has no public setter."""
+    from faust.streams import _current_event
+
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
 def _utc(ts: float | None) -> datetime:
     return datetime.fromtimestamp(ts or 0.0, timezone.utc)
+
+
+class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """faust's consumer thread with the fetch wait from settings (faust fixes it at 1.5 s)."""
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        # read by AIOKafkaConsumer.start() when it builds its fetcher
+        consumer._fetch_max_wait_ms = self.app.fetch_max_wait_ms  # type: ignore[attr-defined]
+        return consumer
+
+
+class _Consumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> _ConsumerThread:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class _Transport(faust_aiokafka.Transport):
+    Consumer = _Consumer
+
+
+class CrosswireApp(faust.App):
+    """A faust app whose Kafka consumer uses ``fetch_max_wait_ms``."""
+
+    fetch_max_wait_ms = 500
+
+    def _new_transport(self) -> Any:
+        return _Transport(self.conf.broker_consumer, self)
 
 
 def create_app(
@@ -51,7 +98,7 @@ def create_app(
 ) -> faust.App:
     """Build the faust app. ``linker_factory(state: list[dict])`` rebuilds the story linker from the
     persisted table values; ``effects`` indexes and alerts."""
-    app = faust.App(
+    app = CrosswireApp(
         s.worker_id,
         broker=[f"kafka://{h}" for h in s.kafka_bootstrap.split(",")],
         store="memory://",
@@ -70,6 +117,7 @@ def create_app(
         consumer_max_fetch_size=max(4 * s.max_text_bytes, 4_194_304),
         broker_credentials=_credentials(s),
     )
+    app.fetch_max_wait_ms = s.kafka_fetch_max_wait_ms
     articles = app.topic(s.topic("articles"), value_serializer="raw", key_serializer="raw")
     analysed = app.topic(s.topic("analysed"), value_serializer="raw", key_serializer="raw", partitions=1)
     linked = app.topic(s.topic("linked"), value_serializer="raw", key_serializer="raw")
@@ -99,7 +147,7 @@ def create_app(
     async def analyse_agent(stream: Any) -> None:
         loop = asyncio.get_running_loop()
         async for events in stream.take_events(s.batch_size, within=s.batch_within_s):
-            good, origin = [], {}
+            good, origin, arrived = [], {}, {}
             for ev in events:
                 metrics.articles.labels("parse", "in").inc()
                 raw = ev.value if isinstance(ev.value, bytes) else bytes(ev.value or b"")
@@ -111,6 +159,7 @@ def create_app(
                 metrics.articles.labels("parse", "ok").inc()
                 good.append(art)
                 origin[art.id] = raw
+                arrived[art.id] = ev.message.timestamp
             if not good:
                 for ev in events:
                     done(ev)
@@ -125,95 +174,154 @@ def create_app(
                     except Exception as e:  # noqa: BLE001
                         log.exception("analysis failed for article %s", art.id)
                         await send_dead(origin[art.id], BadArticle("analyse_error", f"{type(e).__name__}: {e}"), "analyse", art.id.encode(), _utc(None))
-            futs = [await analysed.send(key=a.article.id.encode(), value=a.model_dump_json().encode()) for a in results]
+            # downstream messages keep the article's own Kafka time: it is the arrival clock that
+            # retires quiet stories, so a backfill produced with its original times retires them too
+            futs = [
+                await analysed.send(key=a.article.id.encode(), value=a.model_dump_json().encode(), timestamp=arrived.get(a.article.id))
+                for a in results
+            ]
             await asyncio.gather(*futs)
             for ev in events:
                 done(ev)
 
-    async def guarded(stage: str, event: Any, model: Any, handle: Any) -> None:
-        """Decode one event as ``model`` and run its handler. Infrastructure errors (search server or
-        broker unreachable) retry the handler with back-off; a message that does not decode, or any
-        other error, dead-letters the event with its reason instead of crashing the agent (which
-        would skip the event silently)."""
+    _INFRA = (TransportError, ApiError, ConnectionError, TimeoutError, KafkaError)
+
+    async def decode(stage: str, event: Any, model: Any) -> Any:
+        """``event``'s value as ``model``, or ``None`` after dead-lettering a value that does not decode."""
         metrics.articles.labels(stage, "in").inc()
         try:
-            value = model.model_validate_json(event.value)
+            return model.model_validate_json(event.value)
         except ValueError as e:
             await send_dead(event.value, BadArticle("invalid_message", str(e)[:500]), stage, event.key, _utc(event.message.timestamp))
-            return
+            return None
+
+    async def run_batch(stage: str, items: list[tuple[Any, Any]], handle: Any) -> None:
+        """Run ``handle(items)``. Infrastructure errors (search server or broker unreachable) retry it
+        with back-off, holding the partitions (back-pressure): the events are fine and every effect is
+        idempotent. Any other error splits the batch to find the event that causes it, and that one
+        is dead-lettered with its reason instead of crashing the agent (which would skip it silently)."""
         delay = 0.5
         while True:
             try:
-                await handle(event, value)
+                await handle(items)
                 return
-            except (TransportError, ApiError, ConnectionError, TimeoutError, KafkaError) as e:
+            except _INFRA as e:
                 if isinstance(e, ApiError) and e.status_code not in (429, 502, 503, 504):
                     failure: Exception = e
                     break
-                # infrastructure, not data: the event is fine and its effects are idempotent, so it
-                # is retried (holding the partition: back-pressure) rather than dead-lettered
-                log.warning("%s: %s while handling %r; retry in %.1fs", stage, type(e).__name__, event.key, delay,
-                            extra={"stage": stage, "key": str(event.key)})
+                log.warning("%s: %s while handling %d event(s); retry in %.1fs", stage, type(e).__name__, len(items), delay,
+                            extra={"stage": stage, "key": str(items[0][0].key)})
                 await asyncio.sleep(delay)
                 delay = min(30.0, delay * 2)
             except Exception as e:  # noqa: BLE001 - the stream must go on; the event is kept
                 failure = e
                 break
+        if len(items) > 1:
+            for item in items:
+                await run_batch(stage, [item], handle)
+            return
+        event = items[0][0]
         log.error("%s failed on %r", stage, event.key, exc_info=failure, extra={"stage": stage, "key": str(event.key)})
         err = BadArticle("processing_error", f"{stage}: {type(failure).__name__}: {failure}"[:1000])
         await send_dead(event.value, err, stage, event.key, _utc(event.message.timestamp))
 
-    async def handle_link(event: Any, a: AnalysedArticle) -> None:
+    async def handle_link(items: list[tuple[Any, AnalysedArticle]]) -> None:
         linker = state["linker"]
         if linker is None:
             linker = state["linker"] = linker_factory(list(link_table.values()))
             log.info("linker restored with %d live stories", linker.live_stories)
-        with metrics.stage_seconds.labels("link").time():
-            decision = linker.link(a.article.id, a.features, a.article.published, now=_utc(event.message.timestamp))
-        if decision.is_new:
-            metrics.stories.inc()
-        out = LinkedArticle(analysed=a, link=decision)
-        await (await linked.send(key=decision.story.encode(), value=out.model_dump_json().encode()))
-        for sid in linker.changed_stories():
-            exported = linker.export_story(sid)
-            if exported.get("kind") == "tombstone":
-                link_table.pop(sid, None)  # a retired story: its contribution moved to the aggregate
-            else:
-                link_table[sid] = exported
+        out = []
+        changed: dict[str, None] = {}  # stories whose exported state changed in this batch, in order
+        for event, a in items:
+            with metrics.stage_seconds.labels("link").time():
+                decision = linker.link(a.article.id, a.features, a.article.published, now=_utc(event.message.timestamp))
+            changed.update(dict.fromkeys(linker.changed_stories()))  # it reports the last link() only
+            if decision.is_new:
+                metrics.stories.inc()
+            # the analysed JSON is passed on as it came: a LinkedArticle without re-encoding it
+            value = b'{"analysed":' + bytes(event.value) + b',"link":' + decision.model_dump_json().encode() + b"}"
+            out.append((decision.story.encode(), value, event.message.timestamp))
+            log.info("linked %s to story %s (p=%.2f%s)", a.article.id, decision.story, decision.score,
+                     ", new" if decision.is_new else "", extra={"article": a.article.id, "story": decision.story})
+        exports = {sid: linker.export_story(sid) for sid in changed}
+        retired = [sid for sid, e in exports.items() if e.get("kind") == "tombstone"]
+        at = _utc(items[-1][0].message.timestamp)
+        # the story agent that holds a retired story's state is told to drop it (same key, same partition)
+        out += [(sid.encode(), StoryRetired(retired=sid, at=at).model_dump_json().encode(), items[-1][0].message.timestamp) for sid in retired]
+        # send the whole batch, then wait for every acknowledgement once (not one round trip each)
+        await asyncio.gather(*[await linked.send(key=k, value=v, timestamp=ts) for k, v, ts in out])
+        with _current(items[-1][0]):  # the link table has one partition
+            for sid, exported in exports.items():
+                if sid in retired:
+                    link_table.pop(sid, None)  # its contribution moved to the retired aggregate
+                else:
+                    link_table[sid] = exported
+        if retired:
+            metrics.retired_stories.inc(len(retired))
         metrics.live_stories.set(linker.live_stories)
-        metrics.articles.labels("link", "ok").inc()
-        log.info("linked %s to story %s (p=%.2f%s)", a.article.id, decision.story, decision.score,
-                 ", new" if decision.is_new else "", extra={"article": a.article.id, "story": decision.story})
-        metrics.last_processed.labels("link").set(event.message.timestamp or 0)
+        metrics.articles.labels("link", "ok").inc(len(items))
+        metrics.last_processed.labels("link").set(items[-1][0].message.timestamp or 0)
+
+    downstream_within = min(s.batch_within_s, 0.05)  # linking and indexing are cheap: do not wait long
 
     @app.agent(analysed)
     async def link_agent(stream: Any) -> None:
-        async for event in stream.events():
-            await guarded("link", event, AnalysedArticle, handle_link)
-            done(event)
+        async for events in stream.take_events(s.batch_size, within=downstream_within):
+            items = [(ev, v) for ev in events if (v := await decode("link", ev, AnalysedArticle)) is not None]
+            if items:
+                await run_batch("link", items, handle_link)
+            for ev in events:
+                done(ev)
 
     @app.on_partitions_revoked.connect
     async def _revoked(app: Any, revoked: Any, **kw: Any) -> None:
         if any(tp.topic == s.topic("analysed") for tp in revoked):
             state["linker"] = None  # rebuilt from the table by whoever owns the partition next
 
-    async def handle_story(event: Any, la: LinkedArticle) -> None:
-        key = la.link.story
-        old_raw = story_table.get(key)
-        old = StoryRecord.model_validate(old_raw) if old_raw else None
-        with metrics.stage_seconds.labels("contradict").time():
-            record, changes = apply(old, la, _utc(event.message.timestamp))
-        metrics.articles.labels("contradict", "ok").inc()
-        await effects.apply(la, record, changes, asyncio.get_running_loop())
-        if record is not old:
-            story_table[key] = record.model_dump(mode="json")
-        metrics.last_processed.labels("contradict").set(event.message.timestamp or 0)
+    async def handle_story(items: list[tuple[Any, LinkedArticle | StoryRetired]]) -> None:
+        latest: dict[str, StoryRecord | None] = {}  # story -> its record as this batch leaves it
+        batch = []
+        dirty: dict[str, Any] = {}  # story -> the (last) event that changed it
+        drop: dict[str, Any] = {}  # retired story -> the event that said so
+        for event, la in items:
+            if isinstance(la, StoryRetired):
+                drop[la.retired] = event
+                continue
+            key = la.link.story
+            if key not in latest:
+                raw = story_table.get(key)
+                latest[key] = StoryRecord.model_validate(raw) if raw else None
+            with metrics.stage_seconds.labels("contradict").time():
+                record, changes = apply(latest[key], la, _utc(event.message.timestamp))
+            if record is not latest[key]:
+                dirty[key] = event  # an article the story already held leaves it unchanged
+            latest[key] = record
+            batch.append((la, record, changes))
+        metrics.articles.labels("contradict", "ok").inc(len(batch))
+        await effects.apply(batch, asyncio.get_running_loop())
+        # the table writes come last: a crash before them replays the batch and its idempotent effects
+        for key, event in dirty.items():
+            with _current(event):
+                story_table[key] = latest[key].model_dump(mode="json")  # type: ignore[union-attr]
+        for key, event in drop.items():
+            with _current(event):
+                story_table.pop(key, None)  # retired: its documents stay searchable in the index
+            log.info("story %s retired; its state is dropped", key, extra={"story": key})
+        metrics.last_processed.labels("contradict").set(items[-1][0].message.timestamp or 0)
 
     @app.agent(linked)
     async def story_agent(stream: Any) -> None:
-        async for event in stream.events():
-            await guarded("contradict", event, LinkedArticle, handle_story)
-            done(event)
+        async for events in stream.take_events(s.batch_size, within=downstream_within):
+            items = [
+                (ev, v)
+                for ev in events
+                if (v := await decode("contradict", ev, StoryRetired if bytes(ev.value).startswith(b'{"retired"') else LinkedArticle))
+                is not None
+            ]
+            if items:
+                await run_batch("contradict", items, handle_story)
+            for ev in events:
+                done(ev)
 
     @app.timer(interval=1.0)
     async def heartbeat() -> None:

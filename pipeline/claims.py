@@ -1160,7 +1160,7 @@ def _count_from_number(sent: Span, toks: list[Token], root: Token, st: _State) -
         if theme == "attacks" or (theme == "troops" and _is_stock(arg, lex)):
             verb = _clause_verb(arg)
             found = (theme, verb if verb is not None else arg)
-        elif noun is not None and _lemma(noun) in lex.implied_by_noun:
+        elif noun is not None and _lemma(noun) in lex.implied_by_noun and not _record(noun):
             found = (lex.implied_by_noun[_lemma(noun)], noun)
         elif theme is not None and arg.dep_ in ("nsubj", "dobj", "nsubjpass") and _is_verbish(arg.head):
             vl = _lemma(arg.head)
@@ -1381,12 +1381,24 @@ def _zero_count(sent: Span, noun: Token, st: _State) -> None:
     if theme is None:
         return
     found = _predicate(noun, noun, lex)
+    if found is None and _lemma(noun) in lex.implied_by_noun:
+        found = (lex.implied_by_noun[_lemma(noun)], noun)  # "no injuries were reported"
     if found is None:
         return
     predicate, anchor = found
     say = _say(anchor, sent, st)
     st.emit(_make(st, sent, predicate=predicate, theme=theme, event=_event(predicate, anchor, noun, sent, st),
                   value=zero, say=say, at=anchor))
+
+
+#: Modifiers that make "four prior arrests" someone's record, not a count of this event.
+_RECORD_WORDS = frozenset({"prior", "previous", "past", "earlier", "former"})
+
+
+def _record(noun: Token) -> bool:
+    """'Gray has four prior arrests': a noun that carries its predicate but counts a record of
+    earlier occasions (times one person was arrested), not people of this event."""
+    return any(c.dep_ == "amod" and c.lower_ in _RECORD_WORDS for c in noun.children)
 
 
 def _peopleish(t: Token, lex: Lexicon) -> bool:

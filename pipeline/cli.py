@@ -351,17 +351,24 @@ def eval_claims(
     replay_dir: Annotated[Optional[Path], typer.Argument(help="A `crosswire replay --out` folder. Left out: replay first.")] = None,
     input: Annotated[Optional[list[str]], typer.Option("--input", help="Articles to replay first (default: the gold file's `input`).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Keep the replay output here (with --input or the gold's input).")] = None,
+    gold_stories: Annotated[
+        bool,
+        typer.Option("--gold-stories", help="Group articles by the gold file's stories instead of the linker's (scores claims without linking errors; needs a replay, not a replay folder)."),
+    ] = False,
 ) -> None:
     """Score contradictions against a gold file: precision and recall per contradiction kind at the
     level of (story, quantity), side-level scores, and every false positive, miss and look-alike."""
     import tempfile
 
-    from .evalclaims import GoldError, load_gold, load_replay, render, score
+    from .evalclaims import GoldError, gold_assignments, load_gold, load_replay, render, score
 
     try:
         g = load_gold(gold)
+        stories = gold_assignments(g) if gold_stories else None
     except (OSError, GoldError) as e:
         raise _fail(str(e), 2) from None
+    if gold_stories and replay_dir is not None:
+        raise _fail("--gold-stories replays the articles itself; leave out the replay folder", 2)
     with tempfile.TemporaryDirectory(prefix="crosswire-eval-") as tmp:
         folder = replay_dir
         if folder is None:
@@ -384,7 +391,7 @@ def eval_claims(
             with _progress(transient=True) as progress:
                 task = progress.add_task("replaying", total=count_records(files))
                 result = run_replay(iter_records(files), Analyser(nlp, batch_size=s.batch_size), make_linker(s),
-                                    max_text_bytes=s.max_text_bytes, progress=lambda k: progress.advance(task, k))
+                                    max_text_bytes=s.max_text_bytes, progress=lambda k: progress.advance(task, k), stories=stories)
             folder = out or Path(tmp)
             write_outputs(result, folder)
         try:
@@ -455,6 +462,59 @@ def bench_links(
         result = run_benchmark(ns, probe, seed=seed, config=linker_config(_settings()), build=build, progress=on_progress)  # type: ignore[arg-type]
     console.print(results_table(result))
     console.print(f"wrote {write_json(result, out / 'link-cost.json')} and {write_plot(result, out / 'link-cost.png')}")
+
+
+@app.command("bench")
+def bench(
+    ctx: typer.Context,
+    articles: Annotated[int, typer.Option("--articles", "-n", help="N: articles in the throughput runs (and the limit).")] = 2000,
+    latency_articles: Annotated[int, typer.Option(help="Articles sent by the paced producer for the latency figures.")] = 400,
+    load: Annotated[float, typer.Option(help="Latency is measured at this share of the 1-worker throughput.")] = 0.5,
+    growth_factor: Annotated[float, typer.Option(help="Worker memory is compared at N and at this many times N articles; 1 skips it.")] = 5.0,
+    workers: Annotated[int, typer.Option(help="Worker processes of the scale-out run (compared with 1); 1 skips it.")] = 2,
+    limit_processes: Annotated[bool, typer.Option(help="Also measure the spaCy limit with --workers processes at once.")] = True,
+    alerts: Annotated[str, typer.Option(help="'stdout' (alerts printed by the worker) or 'webhook' (a local Slack stand-in).")] = "stdout",
+    links: Annotated[bool, typer.Option(help="Also run the story-linking cost benchmark (minutes); without it, bench/link-cost.json is included when there.")] = False,
+    ecb: Annotated[Optional[Path], typer.Option(help="ECB+ JSONL mixed into the generated articles when it exists (default: ../shared/data/ecbplus-dev.jsonl beside the repository).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the generated articles.")] = 20240601,
+    out: Annotated[Path, typer.Option("--out", help="Folder for results.json and bench.png.")] = Path("bench"),
+    quick: Annotated[bool, typer.Option(help="A smoke run: 40 articles, 20 for latency, growth to 2N (explicit options still win).")] = False,
+) -> None:
+    """Measure the pipeline against its limit, in one run: spaCy's nlp.pipe throughput with the
+    worker's pipeline (1 and --workers processes), end-to-end throughput through the embedded
+    broker, workers and search server, their ratio, latency produce → indexed and → alert at half
+    load, 1 against --workers workers, and worker memory. Writes OUT/results.json and OUT/bench.png."""
+    from .bench import BenchOptions, StallError, results_table, run_bench, write_plots, write_results
+    from .embedded import EmbeddedError
+
+    if alerts not in ("stdout", "webhook") or articles < 2 or workers < 1 or not 0 < load <= 1 or latency_articles < 0:
+        raise _fail("--alerts is 'stdout' or 'webhook', --articles at least 2, --workers at least 1, --load in (0, 1]", 2)
+    given = {"articles": articles, "latency_articles": latency_articles, "load": load, "growth_factor": growth_factor,
+             "max_workers": workers, "limit_processes": limit_processes, "alerts": alerts, "links": links,
+             "seed": seed, "out": out}
+    if ecb is not None:
+        given["ecb"] = ecb
+    if quick:
+        # the quick sizes, except where an option was given on the command line
+        sizes = {"articles", "latency_articles", "growth_factor"}
+        opts = BenchOptions.quick(**{k: v for k, v in given.items()
+                                     if k not in sizes or getattr(ctx.get_parameter_source(k), "name", "") == "COMMANDLINE"})
+    else:
+        opts = BenchOptions(**given)
+    with _progress() as progress:
+        tasks: dict[str, int] = {}
+
+        def on_progress(stage: str, done: int, total: int | None) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        try:
+            results = run_bench(opts, progress=on_progress, base=_settings())
+        except (StallError, EmbeddedError) as e:
+            raise _fail(str(e)) from None
+    console.print(results_table(results))
+    console.print(f"wrote {write_results(results, out / 'results.json')} and {write_plots(results, out / 'bench.png')}")
 
 
 def main() -> None:

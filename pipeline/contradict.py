@@ -58,6 +58,18 @@ Rules (each is a small function below, tested on its own):
    article, text order, and then only a revision marker counts. A monotone count that goes DOWN
    later is still a contradiction, unless the later sentence says it replaces an earlier figure
    (``falling_markers``: "down from 30", "revised down"): missing people are found.
+   **6b. Superseded media reports.** A figure the text itself gives as an earlier media report
+   ("local news originally reported that two died"; ``superseded_markers`` in the sentence and a
+   ``media_words`` word in the attributed source) is the history of the figure, not a side. An
+   official's own earlier figure ("a PMF source initially said 19") stays a side: a source's
+   figure is its position in the dispute.
+   **6c. Occasions.** A claim's *day* is the one weekday its sentence names (:func:`claim_day`).
+   Claims naming different days are about different occasions (different nights of protests,
+   another day's attack) and never conflict. A predicate the story also counts over a span of
+   several days or nights ("over 50 arrests over four nights": ``series_spans`` on the event
+   anchor) is counted per occasion: its claims conflict only when both name the SAME day
+   (:func:`series_predicates`), so one night's figure is not weighed against another night's; and
+   in such a story a figure for one named day is never weighed against a figure naming no day.
 7. **Confidence**, in [0, 1], rounded to 3 decimals::
 
        strength  = 1.0 hard numeric | 0.6 soft numeric | 0.85 exclusive | 0.8 denial
@@ -145,6 +157,17 @@ class ContradictConfig:
         "down from", "revised down", "revised downward", "lowered", "fell to", "dropped to", "decreased to",
     )  # fmt: skip
     exclusive_predicates: frozenset[str] = frozenset({"custody"})
+    # Rule 6b: an earlier MEDIA report that the text marks as replaced is no side.
+    superseded_markers: tuple[str, ...] = (
+        "originally", "initially", "at first", "first reported", "earlier reported", "previously reported",
+    )  # fmt: skip
+    media_words: frozenset[str] = frozenset({
+        "news", "media", "report", "reports", "television", "tv", "radio", "press", "newspaper", "newspapers",
+        "agency", "outlet", "outlets", "broadcaster", "channel", "station", "wire",
+    })  # fmt: skip
+    # Rule 6c: a count over several days or nights ("over four nights", "in the past eight days"),
+    # in the claim's event anchor or its sentence.
+    series_spans: str = r"\b(?:over|in|during|across|after|for)\s+(?:the\s+)?(?:(?:past|last|first)\s+)?[a-z0-9]+\s+(?:nights|days|evenings)\b"
     # Rule 1b: kinds of person whose figure may be all or part of a "people" figure (mirrors
     # ``person_groups`` in config/claims.yaml), for the predicates that count people.
     person_groups: frozenset[str] = frozenset({
@@ -376,6 +399,48 @@ def is_revision(a: Report, b: Report, config: ContradictConfig) -> bool:
     return across and pred in config.growing_predicates
 
 
+def superseded(claim: Claim, config: ContradictConfig) -> bool:
+    """Rule 6b: an earlier media report the text marks as replaced ("local news originally
+    reported that two died") -- not an official's own earlier figure ("a PMF source initially
+    said 19"), which stays a position in the dispute."""
+    if claim.source_kind != "attributed" or not has_marker(claim.sentence, config.superseded_markers):
+        return False
+    return bool(set(re.findall(r"[a-z]+", claim.source.casefold())) & config.media_words)
+
+
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def claim_day(claim: Claim) -> str | None:
+    """Rule 6c: the one weekday the claim's sentence names ("46 were arrested Wednesday night" ->
+    "wednesday"); None when it names none or several."""
+    days = set(re.findall(r"[a-z]+", claim.sentence.casefold())) & set(_WEEKDAYS)
+    return next(iter(days)) if len(days) == 1 else None
+
+
+def series_predicates(claims: Iterable[Claim], config: ContradictConfig) -> frozenset[str]:
+    """Rule 6c: predicates the story also counts over a span of days or nights ("over 50 arrests
+    over four nights"): their figures are per occasion."""
+    span = re.compile(config.series_spans)
+    return frozenset(
+        c.predicate for c in claims
+        if c.kind == "count" and (span.search(c.sentence.casefold()) or span.search(c.event.split("@", 1)[-1]))
+    )
+
+
+def same_occasion(a: Claim, b: Claim, series: frozenset[str] = frozenset()) -> bool:
+    """Rule 6c: may two claims be about the same occasion? Not when they name different days; for
+    a series predicate, only when both name the same day; in a story counted over several days
+    (``series`` not empty), a figure for one named day is a per-occasion count and is not weighed
+    against a figure naming no day (that may be a running total)."""
+    da, db = claim_day(a), claim_day(b)
+    if da is not None and db is not None:
+        return da == db
+    if a.predicate in series or b.predicate in series:
+        return False
+    return not series or (da is None and db is None)
+
+
 # --------------------------------------------------------------------------- sides
 
 
@@ -461,12 +526,15 @@ def _build(
 # --------------------------------------------------------------------------- rule 2: numeric
 
 
-def numeric_values(reports: Iterable[Report]) -> dict[tuple[float, float], list[Report]]:
-    """Asserted count reports of one quantity grouped by interval bounds (equal intervals merge)."""
+def numeric_values(
+    reports: Iterable[Report], config: ContradictConfig = ContradictConfig()  # noqa: B008 - frozen
+) -> dict[tuple[float, float], list[Report]]:
+    """Asserted count reports of one quantity grouped by interval bounds (equal intervals merge);
+    superseded media reports (rule 6b) are left out."""
     values: dict[tuple[float, float], list[Report]] = defaultdict(list)
     for r in reports:
         c = r.claim
-        if c.kind == "count" and c.value is not None and is_assertion(c):
+        if c.kind == "count" and c.value is not None and is_assertion(c) and not superseded(c, config):
             values[sort_key(c.value)].append(r)
     return dict(values)
 
@@ -512,14 +580,17 @@ def witness_pairs(left: Sequence[Report], right: Sequence[Report], test: PairTes
     return [first]
 
 
-def numeric_pair_test(config: ContradictConfig) -> PairTest:
+def numeric_pair_test(config: ContradictConfig, series: frozenset[str] = frozenset()) -> PairTest:
     """Rule 2 + 3 + 6 on two count reports: their conflict level, or "none" when they agree, are
-    not independent, or one is a revision of the other."""
+    not independent, are about different occasions (6c; ``series``: see :func:`series_predicates`),
+    or one is a revision of the other."""
 
     def test(a: Report, b: Report) -> Literal["none", "soft", "hard"]:
         assert a.claim.value is not None and b.claim.value is not None
         level = theme_conflict(a.claim, b.claim, interval_conflict(a.claim.value, b.claim.value), config)
-        if level == "none" or not independent(a, b) or is_revision(a, b, config):
+        if level == "none" or not independent(a, b) or not same_occasion(a.claim, b.claim, series):
+            return "none"
+        if is_revision(a, b, config):
             return "none"
         if a.claim.predicate == "count" and _frame(a.claim) in config.attributed_only_frames and not (
             a.claim.source_kind == "attributed" and b.claim.source_kind == "attributed"
@@ -530,30 +601,33 @@ def numeric_pair_test(config: ContradictConfig) -> PairTest:
     return test
 
 
-def conflicting_pairs(left: Sequence[Report], right: Sequence[Report], config: ContradictConfig) -> list[_Pair]:
+def conflicting_pairs(
+    left: Sequence[Report], right: Sequence[Report], config: ContradictConfig, series: frozenset[str] = frozenset()
+) -> list[_Pair]:
     """Witness pairs (see :func:`witness_pairs`) of a numeric conflict between two value sides."""
-    return witness_pairs(left, right, numeric_pair_test(config))
+    return witness_pairs(left, right, numeric_pair_test(config, series))
 
 
 def numeric_contradiction(
-    story: str, about: str, reports: Sequence[Report], config: ContradictConfig
+    story: str, about: str, reports: Sequence[Report], config: ContradictConfig, series: frozenset[str] = frozenset()
 ) -> Contradiction | None:
-    """Rule 2 on one quantity: None when every reported value agrees with every other."""
-    values = numeric_values(reports)
+    """Rule 2 on one quantity: None when every reported value agrees with every other.
+    ``series``: the story's series predicates (rule 6c)."""
+    values = numeric_values(reports, config)
     keys = sorted(values)
     pairs: list[_Pair] = []
     in_dispute: set[tuple[float, float]] = set()
     for ka, kb in combinations(keys, 2):
         if ka[1] >= kb[0]:
             continue  # keys are sorted (lo, hi): these bounds intersect, no pair can conflict
-        found = conflicting_pairs(values[ka], values[kb], config)
+        found = conflicting_pairs(values[ka], values[kb], config, series)
         if found:
             pairs.extend(found)
             in_dispute.update((ka, kb))
     if not pairs:
         return None
     labelled = []
-    test = numeric_pair_test(config)
+    test = numeric_pair_test(config, series)
     for k in keys:
         if k in in_dispute:
             reps = values[k]
@@ -791,6 +865,7 @@ def find_contradictions(
     """
     reports = make_reports(claims, articles, now)
     groups = group_by_about(reports, config)
+    series = series_predicates((r.claim for r in reports), config)
     d_pairs = denial_pairs(reports, config)
     out: list[Contradiction] = []
     exclusive_denials: dict[str, list[_Pair]] = defaultdict(list)
@@ -802,7 +877,7 @@ def find_contradictions(
             other_denials.append(p)
     for about in sorted(groups):
         reps = groups[about]
-        numeric = numeric_contradiction(story, about, reps, config)
+        numeric = numeric_contradiction(story, about, reps, config, series)
         if numeric is not None:
             out.append(numeric)
         predicate = reps[0].claim.predicate

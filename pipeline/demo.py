@@ -100,6 +100,7 @@ def run_demo(path: str, *, timeout: float, console: Console) -> int:
                 "es_compat": "plain-json",
                 "es_refresh": True,
                 "kafka_rebalance_timeout_s": 1.0,
+                "kafka_fetch_max_wait_ms": 50,
                 "metrics_port": 0,
                 "data_dir": workdir / "data",
                 "log_level": "info",

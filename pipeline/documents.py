@@ -219,6 +219,7 @@ def alert_source(a: AlertRecord) -> dict[str, Any]:
         "story_title": a.story_title,
         "body": a.body,
         "next_attempt": iso(a.next_attempt),
+        "digest": a.digest,
     }
 
 

@@ -142,6 +142,10 @@ class Stack:
             "CROSSWIRE_KAFKA_BOOTSTRAP": self.broker.bootstrap,
             "CROSSWIRE_ES_URL": self.search.url,
             "CROSSWIRE_ES_COMPAT": "plain-json",
+            # the embedded broker forms a group only after the rebalance timeout, and answers a
+            # fetch only after its full wait: keep both short
+            "CROSSWIRE_KAFKA_REBALANCE_TIMEOUT_S": "1",
+            "CROSSWIRE_KAFKA_FETCH_MAX_WAIT_MS": "50",
         }
 
     def stop(self) -> None:

@@ -12,6 +12,8 @@ not::
     name: seeds                      # a label for tables
     input: ../../seeds               # optional: articles to replay, relative to this file
     articles: [000_a98772b5dcbc8382, ...]   # the gold set's articles (scope, see below)
+    # or, for a gold set of several stories, each gold story with its articles:
+    # articles: {8-ecbplus: [ecb-8-1ecbplus, ...], 20-ecb: [...]}
     contradictions:                  # each must be reported
       - id: detained-count           # a label
         kind: numeric                # numeric | exclusive | denial: the row of the recall table
@@ -34,6 +36,13 @@ not::
       - id: stale-figure             # narrower: only a side with this value under this quantity
         quantity: {predicate: killed, theme: people}
         values: ["9"]
+
+Gold stories (optional, additive). When ``articles`` is a mapping, every contradiction and
+look-alike may name its gold ``story``; it then matches only reported contradictions with an
+article of that gold story on a side, whatever story id the replay gave them. So one file can hold
+many stories, and the same file scores a replay grouped by the linker or by the gold stories
+(:func:`gold_assignments` is the article -> gold story map to replay with, see
+``pipeline.replay.replay(stories=...)``).
 
 Quantity matchers. A reported ``about`` key is ``"<predicate>:<theme>@<event>"``; the theme may
 hold a colon (``people:iranian``) and the event an ``@`` (``detained@may``), so the key is split at
@@ -185,6 +194,7 @@ class GoldContradiction:
     kind: str
     parts: tuple[GoldPart, ...]
     note: str = ""
+    story: str | None = None  # the gold story it belongs to (None: any)
 
 
 @dataclass(frozen=True)
@@ -196,9 +206,13 @@ class LookAlike:
     kinds: frozenset[str] = frozenset(KINDS)
     values: tuple[str, ...] = ()
     note: str = ""
+    story: str | None = None  # the gold story it belongs to (None: any)
 
-    def violated_by(self, row: Mapping[str, Any]) -> bool:
+    def violated_by(self, row: Mapping[str, Any], stories: frozenset[str] | None = None) -> bool:
+        """``stories``: the gold stories of the row (:func:`row_stories`); None skips the story test."""
         if row.get("kind") not in self.kinds or not self.quantity.matches(str(row.get("about", ""))):
+            return False
+        if self.story is not None and stories is not None and self.story not in stories:
             return False
         if not self.values:
             return True
@@ -212,6 +226,36 @@ class GoldSet:
     contradictions: tuple[GoldContradiction, ...]
     not_contradictions: tuple[LookAlike, ...] = ()
     input: Path | None = None  # articles to replay, resolved against the gold file's folder
+    stories: Mapping[str, str] = field(default_factory=dict)  # article id -> gold story, when given
+
+
+def gold_assignments(gold: GoldSet) -> dict[str, str]:
+    """Article id -> gold story id, to replay with the gold grouping
+    (``pipeline.replay.replay(stories=...)``); GoldError when the gold names no stories."""
+    if not gold.stories:
+        raise GoldError(f"{gold.name}: `articles` is a list, not a mapping of gold stories to articles")
+    return dict(gold.stories)
+
+
+def row_stories(row: Mapping[str, Any], gold: GoldSet) -> frozenset[str]:
+    """The gold stories a reported contradiction belongs to: those of the articles on its sides
+    when the gold names stories, else its own (replayed) story id."""
+    if not gold.stories:
+        return frozenset({str(row.get("story", ""))})
+    return frozenset(gold.stories[a] for s in row.get("sides", []) for a in s.get("articles", []) if a in gold.stories)
+
+
+def _articles(raw: Any) -> tuple[tuple[str, ...], dict[str, str]]:
+    """``articles`` as a list (no stories) or a mapping gold story -> list of article ids."""
+    if not isinstance(raw, Mapping):
+        return _strs(raw, "articles"), {}
+    stories: dict[str, str] = {}
+    for story, ids in raw.items():
+        for a in _strs(ids, f"articles.{story}"):
+            if a in stories and stories[a] != str(story):
+                raise GoldError(f"articles: {a} is in two stories ({stories[a]}, {story})")
+            stories[a] = str(story)
+    return tuple(stories), stories
 
 
 def _strs(x: Any, where: str) -> tuple[str, ...]:
@@ -262,6 +306,13 @@ def _part(raw: dict, kinds: frozenset[str], where: str) -> GoldPart:
     return GoldPart(_quantity(raw["quantity"], where), _kinds(raw.get("accept"), kinds, where), tuple(sides))
 
 
+def _story(raw: Mapping[str, Any], where: str) -> str | None:
+    story = raw.get("story")
+    if story is not None and not isinstance(story, (str, int)):
+        raise GoldError(f"{where}: `story` must be a gold story id")
+    return None if story is None else str(story)
+
+
 def parse_gold(raw: Mapping[str, Any], base: Path | None = None) -> GoldSet:
     """A :class:`GoldSet` from the parsed YAML mapping; ``base`` resolves ``input``."""
     if not isinstance(raw, Mapping):
@@ -277,7 +328,7 @@ def parse_gold(raw: Mapping[str, Any], base: Path | None = None) -> GoldSet:
         accept = _kinds(c.get("accept"), [kind], where)
         raw_parts = c.get("parts") or [c]
         parts = tuple(_part(p, accept, f"{where}.parts[{j}]") for j, p in enumerate(raw_parts))
-        golds.append(GoldContradiction(str(c["id"]), kind, parts, str(c.get("note", "")).strip()))
+        golds.append(GoldContradiction(str(c["id"]), kind, parts, str(c.get("note", "")).strip(), _story(c, where)))
     looks = []
     for i, n in enumerate(raw.get("not_contradictions") or []):
         where = f"not_contradictions[{i}]"
@@ -290,15 +341,21 @@ def parse_gold(raw: Mapping[str, Any], base: Path | None = None) -> GoldSet:
                 _kinds(n.get("kinds"), KINDS, where),
                 _strs(n.get("values"), where),
                 str(n.get("note", "")).strip(),
+                _story(n, where),
             )
         )
     ids = [g.id for g in golds] + [x.id for x in looks]
     if len(ids) != len(set(ids)):
         raise GoldError("ids of contradictions and not_contradictions must be unique")
+    articles, stories = _articles(raw.get("articles"))
+    for entry in [*golds, *looks]:
+        if entry.story is not None and stories and entry.story not in set(stories.values()):
+            raise GoldError(f"{entry.id}: story {entry.story!r} is not a key of `articles`")
     inp = raw.get("input")
     return GoldSet(
         name=str(raw.get("name", "gold")),
-        articles=_strs(raw.get("articles"), "articles"),
+        articles=articles,
+        stories=stories,
         contradictions=tuple(golds),
         not_contradictions=tuple(looks),
         input=(base / str(inp)).resolve() if inp and base is not None else (Path(str(inp)) if inp else None),
@@ -482,10 +539,13 @@ def score(gold: GoldSet, contradictions: Iterable[Mapping[str, Any]], assignment
     in_scope = [r for r in contradictions if r.get("story") in stories]
     out = Score(gold.name, stories=stories)
 
+    gold_of = [row_stories(r, gold) for r in in_scope]
     # which gold part each reported contradiction matches (first in file order)
     part_of: dict[int, tuple[int, int]] = {}
     for i, row in enumerate(in_scope):
         for gi, g in enumerate(gold.contradictions):
+            if g.story is not None and g.story not in gold_of[i]:
+                continue
             hit = next(
                 (pi for pi, p in enumerate(g.parts) if row.get("kind") in p.kinds and p.quantity.matches(str(row.get("about", "")))),
                 None,
@@ -537,7 +597,7 @@ def score(gold: GoldSet, contradictions: Iterable[Mapping[str, Any]], assignment
         counts = out.by_kind.setdefault(kind, Counts())
         counts.reported += 1
         rep = Reported.of(row)
-        looks = [x.id for x in gold.not_contradictions if x.violated_by(row)]
+        looks = [x.id for x in gold.not_contradictions if x.violated_by(row, gold_of[i])]
         out.violations += [Violation(x, rep) for x in looks]
         if i in duplicates:
             out.false_positives.append(FalsePositive(rep, f"duplicate of {duplicates[i]} (another story)"))
@@ -566,8 +626,10 @@ __all__ = [
     "load_gold",
     "load_replay",
     "parse_gold",
+    "gold_assignments",
     "parse_value",
     "render",
+    "row_stories",
     "score",
     "split_about",
     "value_matches",

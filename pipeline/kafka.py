@@ -20,14 +20,23 @@ TOPICS: dict[str, int | None] = {"articles": None, "analysed": 1, "linked": None
 
 
 def client_options(s: Settings) -> dict[str, Any]:
-    """Security options shared by the kafka-python clients (secrets unwrapped only here)."""
-    opts: dict[str, Any] = {"bootstrap_servers": s.kafka_bootstrap.split(","), "security_protocol": s.kafka_security_protocol}
-    if s.kafka_sasl_mechanism:
+    """Security options shared by the kafka-python clients (secrets unwrapped only here).
+
+    SASL options are passed only with a ``SASL_*`` protocol and TLS ones only with ``SSL`` or
+    ``SASL_SSL``; certificates are always verified, hostname included (kafka-python's defaults),
+    against ``kafka_ca_file`` or the system's CAs. kafka-python logs its whole configuration at
+    DEBUG; the password is masked there because :class:`Settings` registers it with
+    :func:`pipeline.logs.protect`."""
+    protocol = s.kafka_security_protocol
+    opts: dict[str, Any] = {"bootstrap_servers": s.kafka_bootstrap.split(","), "security_protocol": protocol}
+    if protocol.startswith("SASL_") and s.kafka_sasl_mechanism:
         opts["sasl_mechanism"] = s.kafka_sasl_mechanism
         opts["sasl_plain_username"] = s.kafka_sasl_username
         opts["sasl_plain_password"] = s.kafka_sasl_password.get_secret_value() if s.kafka_sasl_password else None
-    if s.kafka_ca_file:
-        opts["ssl_cafile"] = str(s.kafka_ca_file)
+    if protocol in ("SSL", "SASL_SSL"):
+        opts["ssl_check_hostname"] = True
+        if s.kafka_ca_file:
+            opts["ssl_cafile"] = str(s.kafka_ca_file)
     return opts
 
 
@@ -36,7 +45,12 @@ def ensure_topics(s: Settings, timeout_s: float = 30.0) -> list[str]:
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    admin = KafkaAdminClient(**client_options(s), request_timeout_ms=int(timeout_s * 1000), client_id="crosswire-admin")
+    admin = KafkaAdminClient(
+        **client_options(s),
+        request_timeout_ms=int(timeout_s * 1000),
+        bootstrap_timeout_ms=int(timeout_s * 1000),  # an unreachable or refusing cluster fails within timeout_s too
+        client_id="crosswire-admin",
+    )
     try:
         existing = set(admin.list_topics())
         wanted = [

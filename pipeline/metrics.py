@@ -25,6 +25,7 @@ class Metrics:
     dead_letters: Counter
     stories: Counter
     live_stories: Gauge
+    retired_stories: Counter
     contradictions: Counter
     alerts: Counter
     es_docs: Counter
@@ -59,6 +60,9 @@ class Metrics:
             ),
             stories=Counter("crosswire_stories_created", "Stories opened by the linker.", registry=r),
             live_stories=Gauge("crosswire_live_stories", "Stories currently in the linker's live set.", registry=r),
+            retired_stories=Counter(
+                "crosswire_stories_retired", "Stories retired from the live set (quiet past the horizon).", registry=r
+            ),
             contradictions=Counter(
                 "crosswire_contradictions",
                 "Contradictions found; event is new (first seen) or update (a side or source added).",
@@ -67,7 +71,7 @@ class Metrics:
             ),
             alerts=Counter(
                 "crosswire_alerts",
-                "Alert deliveries; outcome is sent, printed, failed or duplicate (already sent, skipped).",
+                "Alert deliveries; outcome is sent, printed, failed, duplicate (already sent, skipped), held (an update waiting for its digest) or recovered (found already posted in Slack, not re-sent).",
                 ["channel", "outcome"],
                 registry=r,
             ),

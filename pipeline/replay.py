@@ -7,7 +7,7 @@ logical clock (the article's ``published`` when known, else a counter), never th
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -53,8 +53,14 @@ def replay(
     max_text_bytes: int = 1_000_000,
     batch_size: int = 64,
     progress: Callable[[int], None] | None = None,
+    stories: Mapping[str, str] | None = None,
 ) -> ReplayResult:
-    """Parse, analyse, link and compare every record, in input order."""
+    """Parse, analyse, link and compare every record, in input order.
+
+    ``stories`` (article id -> story id), when given, overrides the linker's story for the articles
+    it names: claims and contradictions are then computed on a fixed (gold) grouping, so linking
+    errors do not blur their evaluation. The linker still runs, so its near-duplicate detection
+    (``duplicate_of``) is kept."""
     result = ReplayResult()
     n = 0
     clock: datetime | None = None  # the stream's logical time: the latest ``published`` seen so far
@@ -75,6 +81,8 @@ def replay(
             seen = pub or clock or (EPOCH + timedelta(seconds=n))
             n += 1
             decision = linker.link(a.article.id, a.features, pub, now=clock)
+            if stories is not None and a.article.id in stories:
+                decision = decision.model_copy(update={"story": stories[a.article.id]})
             linked = LinkedArticle(analysed=a, link=decision)
             record, _events = apply(result.stories.get(decision.story), linked, seen)
             result.stories[decision.story] = record

@@ -135,6 +135,23 @@ def _auth_kwargs(settings: Settings) -> dict[str, Any]:
     return kw
 
 
+def _is_certificate_error(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it wraps) is a failed TLS certificate verification."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(cur):
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
+def _certificate_message(url: str, settings: Settings) -> str:
+    ca = f"CROSSWIRE_ES_CA_FILE={settings.es_ca_file}" if settings.es_ca_file else "the system's trusted CAs (CROSSWIRE_ES_CA_FILE is unset)"
+    return f"the TLS certificate of {redact_url(url)} is not trusted: it was checked against {ca}"
+
+
 def _probe_one(url: str, settings: Settings, timeout_s: float) -> Compat | None:
     """Ask one node ``GET /`` with plain JSON media types. None when the node cannot be reached."""
     headers = {"accept": "application/json"}
@@ -152,6 +169,9 @@ def _probe_one(url: str, settings: Settings, timeout_s: float) -> Compat | None:
         with httpx.Client(verify=verify, timeout=timeout_s) as http:
             resp = http.get(url.rstrip("/") + "/", headers=headers, auth=auth)
     except httpx.HTTPError as exc:
+        if _is_certificate_error(exc):
+            # not transient: retrying or falling back to "no node answered" would hide the cause
+            raise SearchUnavailableError(_certificate_message(url, settings)) from None
         log.warning("search probe of %s failed: %s", redact_url(url), type(exc).__name__)
         return None
     # The body decides, not the X-Elastic-Product header: compatible servers send that header too
@@ -402,17 +422,21 @@ def _lease(resp: Mapping[str, Any]) -> Lease:
     return int(resp["_seq_no"]), int(resp["_primary_term"])
 
 
-def claim_alert(client: Elasticsearch, settings: Settings, record: AlertRecord) -> Lease | None:
-    """Persist ``record`` (normally status ``pending``) under its dedupe key *before* sending.
+def _record(source: Mapping[str, Any]) -> AlertRecord:
+    """An outbox record from its ``_source`` (fields the model does not know are ignored)."""
+    return AlertRecord.model_validate({k: v for k, v in source.items() if k in AlertRecord.model_fields})
 
-    Returns the lease when this caller owns the alert and should send it; None when a record with
-    the same id exists already (HTTP 409: claimed or sent by someone else, or by an earlier run),
-    unless that record had ``failed``, in which case it is taken over with optimistic concurrency
-    control so exactly one contender retries it. Transport errors propagate: without a claim, do
-    not send."""
+
+def claim_alert_record(
+    client: Elasticsearch, settings: Settings, record: AlertRecord
+) -> tuple[Lease, AlertRecord | None] | None:
+    """:func:`claim_alert`, also returning the ``failed`` record it took over (None when the claim
+    created the record): its attempts may have reached Slack, which the sender must know. The
+    taken-over record's ``attempts`` carry over, so the outbox's give-up bound still holds."""
     index = settings.index("alerts")
     try:
-        return _lease(client.create(index=index, id=record.id, document=alert_source(record), refresh=settings.es_refresh))
+        resp = client.create(index=index, id=record.id, document=alert_source(record), refresh=settings.es_refresh)
+        return _lease(resp), None
     except ConflictError:
         pass
     try:
@@ -421,7 +445,23 @@ def claim_alert(client: Elasticsearch, settings: Settings, record: AlertRecord) 
         return None
     if current["_source"].get("status") != "failed":
         return None
-    return take_over_alert(client, settings, record, _lease(current))
+    previous = _record(current["_source"])
+    mine = record.model_copy(update={"attempts": max(record.attempts, previous.attempts)})
+    lease = take_over_alert(client, settings, mine, _lease(current))
+    return None if lease is None else (lease, previous)
+
+
+def claim_alert(client: Elasticsearch, settings: Settings, record: AlertRecord) -> Lease | None:
+    """Persist ``record`` (normally status ``pending``, or ``held`` for a digest) under its dedupe
+    key *before* sending.
+
+    Returns the lease when this caller owns the alert and should send it; None when a record with
+    the same id exists already (HTTP 409: claimed, held or sent by someone else, or by an earlier
+    run), unless that record had ``failed``, in which case it is taken over with optimistic
+    concurrency control so exactly one contender retries it. Transport errors propagate: without a
+    claim, do not send."""
+    claimed = claim_alert_record(client, settings, record)
+    return None if claimed is None else claimed[0]
 
 
 def take_over_alert(client: Elasticsearch, settings: Settings, record: AlertRecord, lease: Lease) -> Lease | None:
@@ -440,12 +480,39 @@ def finish_alert(client: Elasticsearch, settings: Settings, record: AlertRecord,
     """Store the final state of an alert (status ``sent``, ``printed`` or ``failed``, with
     ``error``, ``attempts`` and ``sent``). With ``lease``, only if this worker still owns the
     record (False when it was taken over); without, overwrites. Idempotent."""
-    if record.status == "pending":
-        raise ValueError("finish_alert needs a final status (sent, printed or failed), not 'pending'")
+    if record.status in ("pending", "held"):
+        raise ValueError(f"finish_alert needs a final status (sent, printed or failed), not {record.status!r}")
     if lease is not None:
         return take_over_alert(client, settings, record, lease) is not None
     client.index(index=settings.index("alerts"), id=record.id, document=alert_source(record), refresh=settings.es_refresh)
     return True
+
+
+def get_alert(client: Elasticsearch, settings: Settings, alert_id: str) -> tuple[AlertRecord, Lease] | None:
+    """The outbox record ``alert_id`` with its lease (a real-time read), or None when there is none."""
+    try:
+        doc = client.get(index=settings.index("alerts"), id=alert_id)
+    except NotFoundError:
+        return None
+    return _record(doc["_source"]), _lease(doc)
+
+
+def _search_records(client: Elasticsearch, settings: Settings, query: Mapping[str, Any], size: int,
+                    sort: list[Any]) -> list[tuple[AlertRecord, Lease]]:
+    try:
+        resp = client.search(index=settings.index("alerts"), query=query, size=size, seq_no_primary_term=True, sort=sort)
+    except NotFoundError:
+        return []
+    return [(_record(hit["_source"]), _lease(hit)) for hit in resp["hits"]["hits"]]
+
+
+def _refresh_alerts(client: Elasticsearch, settings: Settings) -> None:
+    """Make every acknowledged outbox write searchable. Searches are near-real-time; the digest
+    reads below decide what to hold and what a digest carries, so they must not miss a record."""
+    try:
+        client.indices.refresh(index=settings.index("alerts"))
+    except NotFoundError:
+        pass
 
 
 def due_alerts(
@@ -453,7 +520,8 @@ def due_alerts(
 ) -> list[tuple[AlertRecord, Lease]]:
     """Outbox records due for (re)delivery, with their lease for an optimistic take-over: failed
     ones whose ``next_attempt`` has come, and pending ones whose claim was not renewed for
-    ``pending_timeout_s`` (their worker died between claiming and finishing)."""
+    ``pending_timeout_s`` (their worker died between claiming and finishing). Held updates are not
+    among them: their digest sends them (:func:`due_held`)."""
     stale = now - timedelta(seconds=pending_timeout_s)
     query = {
         "bool": {
@@ -464,16 +532,46 @@ def due_alerts(
             "minimum_should_match": 1,
         }
     }
+    return _search_records(client, settings, query, size, [{"created": {"order": "asc", "unmapped_type": "date"}}])
+
+
+def due_held(client: Elasticsearch, settings: Settings, now: datetime, *, size: int = 50) -> list[tuple[AlertRecord, Lease]]:
+    """Held updates whose ``next_attempt`` (the end of their digest window, or a later look at
+    a digest in flight) has come, oldest first: each names, in ``digest``, the digest to send."""
+    query = {"bool": {"filter": [{"term": {"status": "held"}}, {"range": {"next_attempt": {"lte": iso(now)}}}]}}
+    return _search_records(client, settings, query, size,
+                           [{"next_attempt": {"order": "asc", "unmapped_type": "date"}}, {"id": {"order": "asc"}}])
+
+
+def held_alerts(client: Elasticsearch, settings: Settings, digest: str, story: str, *,
+                size: int = 1000) -> list[tuple[AlertRecord, Lease]]:
+    """Every update of ``story`` held for the digest ``digest`` (after a refresh, so none is
+    missed), in id order. Selected by story and matched on ``digest`` here rather than in the
+    query, so that an alerts index created before the ``digest`` field was mapped works too."""
+    _refresh_alerts(client, settings)
+    query = {"bool": {"filter": [{"term": {"status": "held"}}, {"term": {"story": story}}]}}
+    found = _search_records(client, settings, query, size, [{"id": {"order": "asc"}}])
+    return [(record, lease) for record, lease in found if record.digest == digest]
+
+
+def count_alerts(client: Elasticsearch, settings: Settings, *, story: str, kind: str, since: datetime, until: datetime) -> int:
+    """Outbox records of ``kind`` for ``story`` created in ``[since, until)``, after a refresh so
+    that the records just claimed count."""
+    _refresh_alerts(client, settings)
+    query = {"bool": {"filter": [{"term": {"story": story}}, {"term": {"kind": kind}},
+                                 {"range": {"created": {"gte": iso(since), "lt": iso(until)}}}]}}
     try:
-        resp = client.search(index=settings.index("alerts"), query=query, size=size, seq_no_primary_term=True,
-                             sort=[{"created": {"order": "asc", "unmapped_type": "date"}}])
+        return int(client.count(index=settings.index("alerts"), query=query)["count"])
     except NotFoundError:
-        return []
-    out = []
-    for hit in resp["hits"]["hits"]:
-        src = {k: v for k, v in hit["_source"].items() if k in AlertRecord.model_fields}
-        out.append((AlertRecord.model_validate(src), _lease(hit)))
-    return out
+        return 0
+
+
+def story_thread(client: Elasticsearch, settings: Settings, story: str) -> str | None:
+    """The Slack ``ts`` of the story's first alert posted with a bot token (the story's thread), or None."""
+    query = {"bool": {"filter": [{"term": {"story": story}}, {"term": {"kind": "new"}}, {"exists": {"field": "ts"}}]}}
+    # created, then Slack's own posting order (ts strings of one width sort as numbers)
+    found = _search_records(client, settings, query, 1, [{"created": {"order": "asc", "unmapped_type": "date"}}, {"ts": {"order": "asc"}}])
+    return found[0][0].ts if found else None
 
 
 # ------------------------------------------------------------------------------------------ reads
@@ -535,15 +633,23 @@ __all__ = [
     "SearchUnavailableError",
     "WriteResult",
     "claim_alert",
+    "claim_alert_record",
     "count",
+    "count_alerts",
     "detect_compat",
     "ensure_templates",
     "es_hosts",
+    "due_alerts",
+    "due_held",
     "finish_alert",
+    "get_alert",
+    "held_alerts",
     "list_contradictions",
     "list_stories",
     "load_template",
     "make_client",
     "plain_media_type",
     "redact_url",
+    "story_thread",
+    "take_over_alert",
 ]

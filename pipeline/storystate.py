@@ -19,15 +19,29 @@ from .types import Claim, Contradiction, LinkedArticle, Story
 
 #: How many canonical entities a story lists as its main ones.
 MAIN_ENTITIES = 8
+#: Bounds that keep a story's state (and its changelog message) the same size however many
+#: reports it gets: the idempotence window of article ids, the reports kept per distinct report
+#: (same quantity, value, speaker and outlet), all claims, and entity counts.
+RECENT_ARTICLES = 256
+REPORTS_PER_KEY = 3
+MAX_CLAIMS = 1500
+MAX_ENTITY_COUNTS = 1000
+MAX_OUTLETS = 500
 
 
 class StoryRecord(BaseModel):
+    """What one story keeps. Bounded whatever the story's size (see :func:`apply`): ``order`` is the
+    last ``RECENT_ARTICLES`` article ids, ``articles`` holds those plus every article a kept claim
+    comes from (and the originals they copy), ``claims`` drops reports that only repeat kept ones."""
+
     model_config = ConfigDict(frozen=True)
 
     id: str
     title: str
     articles: dict[str, ArticleInfo] = {}
-    order: tuple[str, ...] = ()  # article ids in the order they joined
+    order: tuple[str, ...] = ()  # the most recent article ids, in the order they joined
+    size: int = 0  # articles in all
+    outlets: tuple[str, ...] = ()  # sorted, at most MAX_OUTLETS
     claims: tuple[Claim, ...] = ()
     contradictions: tuple[Contradiction, ...] = ()
     entity_counts: dict[str, int] = {}
@@ -35,17 +49,16 @@ class StoryRecord(BaseModel):
     last_seen: datetime | None = None
 
     def story(self) -> Story:
-        outlets = sorted({a.outlet for a in self.articles.values() if a.outlet})
         ents = sorted(self.entity_counts.items(), key=lambda kv: (-kv[1], kv[0]))[:MAIN_ENTITIES]
         return Story(
             id=self.id,
             title=self.title,
             articles=self.order,
-            outlets=tuple(outlets),
+            outlets=self.outlets,
             entities=tuple(k for k, _ in ents),
             first_seen=self.first_seen,
             last_seen=self.last_seen,
-            size=len(self.order),
+            size=max(self.size, len(self.order)),
         )
 
 
@@ -61,7 +74,7 @@ def apply(record: StoryRecord | None, linked: LinkedArticle, seen: datetime) -> 
     story_id = linked.link.story
     if record is None:
         record = StoryRecord(id=story_id, title=a.title)
-    if art.id in record.articles:
+    if art.id in record.articles or art.id in record.order:
         return record, []
     info = ArticleInfo(
         outlet=art.source,
@@ -70,19 +83,34 @@ def apply(record: StoryRecord | None, linked: LinkedArticle, seen: datetime) -> 
         seen=seen,
     )
     articles = {**record.articles, art.id: info}
-    claims = record.claims + tuple(c.model_copy(update={"story": story_id}) for c in a.claims)
+    added = tuple(c.model_copy(update={"story": story_id}) for c in a.claims)
+    if added and _redundant(added, record.claims, articles):
+        added = ()  # another copy of reports the story already holds enough of
+    claims = record.claims + added
     counts = Counter(record.entity_counts)
     counts.update({e.canonical for e in a.entities})  # once per article: how many reports name it
-    found = find_contradictions(story_id, claims, articles, now=seen)
-    events = diff(record.contradictions, found)
-    # Carry versions forward: diff() numbers updated contradictions from the old ones.
-    by_id = {c.id: c for _, c in events}
-    current = tuple(by_id.get(c.id, _keep_version(record.contradictions, c)) for c in found)
+    if len(counts) > MAX_ENTITY_COUNTS:
+        counts = Counter(dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: MAX_ENTITY_COUNTS * 3 // 4]))
+    if added:
+        found = find_contradictions(story_id, claims, articles, now=seen)
+        events = diff(record.contradictions, found)
+        # Carry versions forward: diff() numbers updated contradictions from the old ones.
+        by_id = {c.id: c for _, c in events}
+        current = tuple(by_id.get(c.id, _keep_version(record.contradictions, c)) for c in found)
+    else:
+        # no claim kept: the contradictions cannot change (they are a function of the claims)
+        events, current = [], record.contradictions
+    order = (record.order + (art.id,))[-RECENT_ARTICLES:]
+    outlets = record.outlets or tuple(sorted({i.outlet for i in record.articles.values() if i.outlet}))
+    if art.source and art.source not in outlets and len(outlets) < MAX_OUTLETS:
+        outlets = tuple(sorted((*outlets, art.source)))
     times = [t for t in (record.first_seen, seen) if t is not None]
     new = record.model_copy(
         update={
-            "articles": articles,
-            "order": record.order + (art.id,),
+            "articles": _kept_articles(articles, order, claims),
+            "order": order,
+            "size": max(record.size, len(record.order)) + 1,
+            "outlets": outlets,
             "claims": claims,
             "contradictions": current,
             "entity_counts": dict(counts),
@@ -91,6 +119,42 @@ def apply(record: StoryRecord | None, linked: LinkedArticle, seen: datetime) -> 
         }
     )
     return new, events
+
+
+def _report_key(c: Claim, articles: dict[str, ArticleInfo], *, with_source: bool) -> tuple:
+    """What makes a report distinct: the quantity, its value and polarity, and (``with_source``)
+    who said it in which outlet."""
+    value = (c.value.lo, c.value.hi) if c.value is not None else None
+    key: tuple = (c.predicate, c.theme, c.event, c.kind, value, c.slot, c.polarity)
+    if with_source:
+        info = articles.get(c.article_id)
+        key += (c.source_kind, c.source.lower(), info.outlet if info else None)
+    return key
+
+
+def _redundant(added: tuple[Claim, ...], held: tuple[Claim, ...], articles: dict[str, ArticleInfo]) -> bool:
+    """True when every claim of a new article repeats a report the story already holds
+    ``REPORTS_PER_KEY`` times (same quantity, value, speaker and outlet) — or, once the story holds
+    ``MAX_CLAIMS`` claims, repeats a value it holds at all. Such an article adds no side, value or
+    source to any contradiction, so its claims are not kept (the article is still indexed and
+    counted). An article is kept or dropped whole, so a denial never loses the claim it denies."""
+    if len(held) >= MAX_CLAIMS:
+        values = {_report_key(c, articles, with_source=False) for c in held}
+        return all(_report_key(c, articles, with_source=False) in values for c in added)
+    counts = Counter(_report_key(c, articles, with_source=True) for c in held)
+    return all(counts[_report_key(c, articles, with_source=True)] >= REPORTS_PER_KEY for c in added)
+
+
+def _kept_articles(articles: dict[str, ArticleInfo], order: tuple[str, ...], claims: tuple[Claim, ...]) -> dict[str, ArticleInfo]:
+    """The article infos still needed: the idempotence window, the articles of kept claims and the
+    originals they copy (``duplicate_of`` chains decide which sources are independent)."""
+    keep = set(order) | {c.article_id for c in claims}
+    for aid in list(keep):
+        current = articles.get(aid)
+        while current is not None and current.duplicate_of and current.duplicate_of not in keep:
+            keep.add(current.duplicate_of)
+            current = articles.get(current.duplicate_of)
+    return {k: v for k, v in articles.items() if k in keep}
 
 
 def _keep_version(old: tuple[Contradiction, ...], c: Contradiction) -> Contradiction:

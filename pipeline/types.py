@@ -112,6 +112,9 @@ class LinkFeatures(Frozen):
     numbers: tuple[str, ...] = ()  # salient numbers and dates as written, normalised
     fingerprint: tuple[int, ...] = ()  # shingle min-hashes for near-duplicate detection
     sentences: tuple[int, ...] = ()  # per-sentence lemma sketches for reworded copies (pipeline.dedup)
+    # spaCy labels of title_entities/body_entities, position by position (empty when unknown)
+    title_entity_labels: tuple[str, ...] = ()
+    body_entity_labels: tuple[str, ...] = ()
 
 
 class AnalysedArticle(Frozen):
@@ -139,6 +142,14 @@ class LinkDecision(Frozen):
 class LinkedArticle(Frozen):
     analysed: AnalysedArticle
     link: LinkDecision
+
+
+class StoryRetired(Frozen):
+    """On the linked topic, keyed by the story: the linker retired it (quiet past the horizon), so
+    the story's worker may drop its state. Its documents stay in the index."""
+
+    retired: str  # the story id
+    at: datetime | None = None  # the arrival time that retired it
 
 
 # --------------------------------------------------------------------------- outputs
@@ -197,8 +208,8 @@ class AlertRecord(Frozen):
     id: str  # stable_id(contradiction id, version)
     contradiction: str
     story: str
-    kind: Literal["new", "update"]
-    status: Literal["pending", "sent", "printed", "failed"]
+    kind: Literal["new", "update", "digest"]  # "digest": one message summarising held updates of a story
+    status: Literal["pending", "held", "sent", "printed", "failed"]  # "held": an update waiting for its digest
     channel: str  # "slack" or "stdout"
     error: str | None = None
     attempts: int = 0
@@ -209,6 +220,7 @@ class AlertRecord(Frozen):
     story_title: str | None = None
     body: str | None = None  # the contradiction as JSON: enough to rebuild and re-send the message after a crash
     next_attempt: datetime | None = None  # when a failed delivery is due again; None once given up
+    digest: str | None = None  # a held update: the id of the digest alert that carries it
 
 
 Outcome = Literal["ok", "dead_letter", "skipped"]

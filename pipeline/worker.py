@@ -50,14 +50,25 @@ class StoryEffects:
         self.write_retry_s = write_retry_s
         self._pending_watch: dict = {}  # the outbox sweep's memory of pending claims (see notify.retry_due)
 
-    def actions(self, la: LinkedArticle, record: StoryRecord, changes: Sequence[Event]) -> list[dict]:
+    def actions(self, batch: Sequence[tuple[LinkedArticle, StoryRecord, Sequence[Event]]]) -> list[dict]:
+        """The documents one batch writes: each article and its claims, and the LAST state of each
+        story and of each contradiction that changed (a story seen twice in a batch is written once)."""
         s = self.s
-        acts = [article_doc(la, self.clock(), index=s.index("articles"))]
-        acts += claim_docs(la, index=s.index("claims"))
-        acts.append(story_doc(record.story(), index=s.index("stories")))
-        changed = {c.id for _, c in changes}
-        acts += [contradiction_doc(c, index=s.index("contradictions")) for c in record.contradictions if c.id in changed]
-        return acts
+        now = self.clock()
+        acts: list[dict] = []
+        final: dict[str, StoryRecord] = {}
+        changed: dict[str, set[str]] = {}
+        for la, record, changes in batch:
+            acts.append(article_doc(la, now, index=s.index("articles")))
+            acts += claim_docs(la, index=s.index("claims"))
+            final[record.id] = record
+            changed.setdefault(record.id, set()).update(c.id for _, c in changes)
+        for sid, record in final.items():
+            acts.append(story_doc(record.story(), index=s.index("stories")))
+            acts += [contradiction_doc(c, index=s.index("contradictions")) for c in record.contradictions if c.id in changed[sid]]
+        # at-least-once replays can put one article twice in a batch: one write per document id
+        unique = {(a["_index"], a["_id"]): a for a in acts}
+        return list(unique.values())
 
     def write(self, actions: list[dict]) -> None:
         """Write until every document landed (transient failures) — blocks while the server is down."""
@@ -85,18 +96,24 @@ class StoryEffects:
             time.sleep(delay)
             delay = min(self.write_retry_s, delay * 2)
 
-    def apply_sync(self, la: LinkedArticle, record: StoryRecord, changes: Sequence[Event]) -> None:
-        self.metrics.articles.labels("index", "in").inc()
-        self.write(self.actions(la, record, changes))
-        self.metrics.articles.labels("index", "ok").inc()
-        for kind, c in changes:
-            self.metrics.contradictions.labels(c.kind, kind).inc()
-            t0 = time.perf_counter()
-            deliver(self.client, self.s, self.alerter, c, record.title, kind, metrics=self.metrics, clock=self.clock)
-            self.metrics.stage_seconds.labels("alert").observe(time.perf_counter() - t0)
+    def apply_sync(self, batch: Sequence[tuple[LinkedArticle, StoryRecord, Sequence[Event]]]) -> None:
+        """Index a batch in one bulk request, then raise its alerts in order. Replaying a batch (after
+        a crash or an infrastructure error) rewrites the same documents and re-sends nothing that was
+        already claimed in the outbox."""
+        if not batch:
+            return
+        self.metrics.articles.labels("index", "in").inc(len(batch))
+        self.write(self.actions(batch))
+        self.metrics.articles.labels("index", "ok").inc(len(batch))
+        for la, record, changes in batch:
+            for kind, c in changes:
+                self.metrics.contradictions.labels(c.kind, kind).inc()
+                t0 = time.perf_counter()
+                deliver(self.client, self.s, self.alerter, c, record.title, kind, metrics=self.metrics, clock=self.clock)
+                self.metrics.stage_seconds.labels("alert").observe(time.perf_counter() - t0)
 
-    async def apply(self, la: LinkedArticle, record: StoryRecord, changes: Sequence[Event], loop: asyncio.AbstractEventLoop) -> None:
-        await loop.run_in_executor(None, self.apply_sync, la, record, changes)
+    async def apply(self, batch: Sequence[tuple[LinkedArticle, StoryRecord, Sequence[Event]]], loop: asyncio.AbstractEventLoop) -> None:
+        await loop.run_in_executor(None, self.apply_sync, batch)
 
     def retry_alerts(self) -> int:
         """Re-send failed alerts whose time has come and claimed ones whose worker died."""
@@ -119,7 +136,9 @@ def run_worker(s: Settings) -> None:
     from .search import ensure_templates
 
     from .health import Health, serve
-    from .logs import json_handler
+    from .logs import configure_logging, logging_config
+
+    configure_logging(s.log_format, s.log_level)  # JSON from the first line when JSON is chosen
 
     metrics = Metrics.create()
     health = Health()
@@ -133,12 +152,6 @@ def run_worker(s: Settings) -> None:
     effects = StoryEffects(s, client=client, alerter=make_alerter(s), metrics=metrics)
     from .linking import make_linker
 
-    if s.log_format == "json":
-        # faust hands app.conf.loghandlers to its logging set-up; the worker's own log calls pass
-        # article and story ids as ``extra`` for the JSON lines
-        app_loghandlers = [json_handler()]
-    else:
-        app_loghandlers = []
     app = create_app(
         s,
         analyser=Analyser(nlp, metrics=metrics, batch_size=s.batch_size),
@@ -147,18 +160,8 @@ def run_worker(s: Settings) -> None:
         metrics=metrics,
         health=health,
     )
-    app.conf.loghandlers = app_loghandlers
-    if app_loghandlers:
-
-        @app.task
-        async def _json_only() -> None:
-            # mode adds its own coloured console handler when it sets up logging; with JSON logs
-            # every line must be JSON, so keep only ours once logging is configured
-            root = logging.getLogger()
-            for h in list(root.handlers):
-                if h not in app_loghandlers:
-                    root.removeHandler(h)
-    Worker(app, loglevel=s.log_level, quiet=True).execute_from_commandline()
+    # faust's own logging set-up takes this dict instead of adding its coloured text handler
+    Worker(app, loglevel=s.log_level, quiet=True, logging_config=logging_config(s.log_format, s.log_level)).execute_from_commandline()
 
 
 __all__ = ["StoryEffects", "run_worker"]

@@ -85,6 +85,7 @@ def make_settings(stack: Stack, tmp: Path, prefix: str, **extra: object) -> Sett
         es_index_prefix=prefix,
         worker_id=f"{prefix}-worker",
         kafka_rebalance_timeout_s=1.0,
+        kafka_fetch_max_wait_ms=50,
         topic_partitions=2,
         metrics_port=free_port(),
         data_dir=tmp / "data",

@@ -148,3 +148,30 @@ def test_resending_changes_nothing_and_state_survives_restart(seeded, webhook):
         assert len(set(texts)) == len(texts)
     finally:
         stop_worker(worker)
+
+
+def test_a_story_quiet_past_the_horizon_retires_and_its_state_is_dropped(seeded):
+    """An article arriving (by Kafka time) after the horizon retires the seed story: the linker drops
+    it from the live set and tells the story agent, which drops its state; its documents stay."""
+    from kafka import KafkaProducer
+
+    s, client = seeded["s"], seeded["client"]
+    seed_story = list_stories(client, s)[0]["id"]
+    worker = start_worker(s, seeded["log"])
+    try:
+        producer = KafkaProducer(bootstrap_servers=s.kafka_bootstrap)
+        later_ms = int((__import__("time").time() + (s.link_horizon_days + 2) * 86400) * 1000)
+        text = ("The city council of Springfield voted on Tuesday to rebuild the old railway bridge over the river. "
+                "The mayor said the work would start in spring and take two years, and residents welcomed the plan.")
+        sent = producer.send(s.topic("articles"), key=b"late-1", value=json.dumps({"id": "late-1", "text": text}).encode(), timestamp_ms=later_ms)
+        assert sent.get(timeout=30).offset >= 0
+        producer.close()
+        log = Path(seeded["log"])
+        wait_for(lambda: worker.poll() is not None or f"story {seed_story} retired" in log.read_text(), 120,
+                 what="the seed story to retire")
+        assert worker.poll() is None, log.read_text()[-3000:]
+        body = urllib.request.urlopen(f"http://127.0.0.1:{s.metrics_port}/metrics", timeout=5).read().decode()
+        assert "crosswire_stories_retired_total 1.0" in body
+        assert seed_story in {st["id"] for st in list_stories(client, s)}  # still searchable
+    finally:
+        stop_worker(worker)

@@ -58,6 +58,8 @@ class FakeSlack:
                     fake.posts.append({"path": self.path, "json": json.loads(body)})
                     status, headers = fake.script.pop(0) if fake.script else (200, {})
                 payload = b"ok" if status == 200 else b"rate_limited" if status == 429 else b"server_error"
+                if status == 200 and self.path.endswith("/chat.postMessage"):  # the Web API answers JSON
+                    payload = json.dumps({"ok": True, "ts": f"1700000000.{len(fake.posts):06d}", "channel": "C0TEST0001"}).encode()
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)
@@ -380,3 +382,53 @@ def test_rate_limiter_allows_a_burst_then_one_per_interval():
     now[0] += 10  # idle refills the bucket up to the burst, not beyond
     assert [rl.acquire() for _ in range(4)] == [0.0, 0.0, 0.0, 1.0]
     assert now[0] >= 3 + 10 + 1  # 6 messages in the first 3 s would break the rate
+
+
+# ------------------------------------------------------------------------ metadata, digests, lookups
+
+
+def test_bot_posts_carry_the_alert_id_as_metadata_and_webhooks_do_not(slack: FakeSlack) -> None:
+    from pipeline.alert import METADATA_EVENT, SlackBotAlerter
+
+    host = slack.url.split("/services")[0]
+    bot = SlackBotAlerter(SecretStr("xoxb-t"), "#desk", api_url=host + "/api", allowed_hosts=("127.0.0.1",), sleep=lambda _d: None)
+    result = bot.send(AlertMessage(_contradiction(), "T", "new", alert_id="al-1"))
+    assert result.ok and result.ts == "1700000000.000001"
+    assert slack.posts[0]["json"]["metadata"] == {"event_type": METADATA_EVENT, "event_payload": {"alert_id": "al-1"}}
+    assert bot._channel_id == "C0TEST0001"  # learnt from the answer, for conversations.history
+    hook = _alerter(slack.url, [])
+    hook.send(AlertMessage(_contradiction(), "T", "new", alert_id="al-1"))
+    assert "metadata" not in slack.posts[1]["json"]
+
+
+def test_a_webhook_cannot_look_for_an_earlier_post_so_it_posts(slack: FakeSlack) -> None:
+    """The documented window: an incoming webhook has no read API and no idempotency key."""
+    hook = _alerter(slack.url, [])
+    assert hook.find_posted("al-1", thread_ts=None, oldest=0.0).state == "unsupported"
+    result = hook.send(AlertMessage(_contradiction(), "T", "new", alert_id="al-1", posted_since=T0))
+    assert result.ok and not result.recovered and len(slack.posts) == 1
+
+
+def _a_digest():
+    from datetime import timedelta
+
+    from pipeline.digest import build_digest
+
+    c = _contradiction(3)
+    return build_digest("dg", "story", "Raid", (T0, T0 + timedelta(minutes=10)), [("al-2", c), ("al-3", c)], {})
+
+
+@pytest.mark.parametrize("name", ["slack", "stdout"])
+def test_every_alerter_delivers_a_digest(name: str, slack: FakeSlack) -> None:
+    settings = Settings(slack_webhook_url=slack.url, slack_allowed_hosts=("127.0.0.1",))
+    buf = io.StringIO()
+    alerter = make_alerter(settings, console=Console(file=buf, width=200), sleep=lambda s: None, name=name)
+    digest = _a_digest()
+    result = alerter.send(AlertMessage(None, "Raid", "digest", digest=digest, alert_id=digest.id))
+    assert result.ok and result.channel == alerter.channel and result.attempts == 1
+    if name == "slack":
+        (post,) = slack.posts
+        _check_block_kit(post["json"])
+        assert post["json"]["text"].startswith("Digest of 2 updates in Raid")
+    else:
+        assert "DIGEST" in buf.getvalue() and "2 updates" in buf.getvalue()

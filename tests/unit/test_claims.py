@@ -411,3 +411,18 @@ def test_clock_times_urls_and_generic_one_are_not_counts(nlp) -> None:
 def test_spaced_thousands_are_one_number(nlp) -> None:
     claims = run(nlp, "Officials said more than 31, 000 people were killed in the quake.")
     assert counts(claims, "killed") == [(31001, None)]
+
+
+# --------------------------------------------------------------------------- nouns that carry their predicate
+
+
+def test_no_injuries_is_an_asserted_zero(nlp) -> None:
+    cs = run(nlp, "Police said the crowd dispersed and no injuries were reported.")
+    assert [(c.predicate, c.theme, c.value.lo, c.value.hi) for c in cs if c.value is not None] == [("injured", "people", 0, 0)]
+
+
+def test_a_count_of_arrests_is_a_detained_count_but_a_record_is_not(nlp) -> None:
+    made = run(nlp, "Police said they made 86 arrests during the protest.")
+    assert [(c.predicate, c.value.lo) for c in made if c.value is not None] == [("detained", 86)]
+    record = run(nlp, "The suspect has four prior arrests for theft.")
+    assert [c for c in record if c.predicate == "detained"] == []

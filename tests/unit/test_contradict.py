@@ -751,3 +751,46 @@ def test_group_report_stands_on_a_side_only_if_it_conflicts() -> None:
     five = mk("C", 0, value=iv(5), source="state media")  # detained: no growing-toll rule
     [c] = find_contradictions(STORY, [two, villagers, five], arts("A", "B", "C"))
     assert [(s.value, s.articles) for s in c.sides] == [("2", ("A",)), ("5", ("C",))]
+
+
+# --------------------------------------------------------------------------- rules 6b and 6c (ECB+ review)
+
+
+def _killed(article: str, start: int, n: int, sentence: str, source: str | None = None) -> Claim:
+    return mk(article, start, value=iv(n), predicate="killed", sentence=sentence, source=source)
+
+
+def test_an_earlier_media_report_the_text_corrects_is_no_side():
+    now = _killed("a1", 0, 1, "One person died in the shooting, police said.", source="police")
+    early = _killed("a2", 10, 2, "Local television originally reported that two of the victims died.",
+                    source="local television")
+    assert find_contradictions(STORY, [now, early], {}) == []
+    # an official's own earlier figure stays a position in the dispute
+    official = _killed("a2", 10, 2, "A hospital official initially said two people had died.", source="a hospital official")
+    found = find_contradictions(STORY, [now, official], {})
+    assert [s.value for s in found[0].sides] == ["1", "2"]
+
+
+def test_figures_for_different_named_days_never_conflict():
+    mon = mk("a1", 0, value=iv(1), sentence="One man was arrested on Monday night.")
+    wed = mk("a2", 0, value=iv(46), sentence="On Wednesday night 46 people were arrested.")
+    assert find_contradictions(STORY, [mon, wed], {}) == []
+    wed_other = mk("a3", 0, value=iv(40), sentence="Police said 40 were arrested on Wednesday.")
+    found = find_contradictions(STORY, [mon, wed, wed_other], {})
+    assert [[*s.articles] for s in found[0].sides] == [["a3"], ["a2"]]
+
+
+def test_a_count_over_several_nights_makes_the_predicate_per_occasion():
+    total = mk("a1", 0, value=iv(51, None), sentence="Over 50 arrests have been made over four nights of protest.")
+    one = mk("a2", 0, value=iv(1), sentence="One person was arrested after the vigil.")
+    many = mk("a3", 0, value=iv(46), sentence="By the end, 46 people had been arrested.")
+    assert find_contradictions(STORY, [one, many], {})  # without the span: an alarm
+    assert find_contradictions(STORY, [total, one, many], {}) == []  # with it: nights apart
+
+
+def test_in_a_multi_day_story_a_one_day_figure_is_not_weighed_against_a_running_total():
+    span = mk("a1", 0, value=iv(70, None), predicate="injured", sentence="At least 70 were hurt over the past eight days.")
+    total = mk("a2", 0, value=iv(201, None), sentence="More than 200 people have been arrested.")
+    saturday = mk("a3", 0, value=iv(86), sentence="Police made 86 arrests during Saturday's protests.")
+    assert find_contradictions(STORY, [total, saturday], {})  # a one-off story: compared
+    assert find_contradictions(STORY, [span, total, saturday], {}) == []

@@ -4,9 +4,12 @@ dedupe before sending, and updates threaded under the first alert when a bot tok
 from __future__ import annotations
 
 import json
+import logging
 import threading
-from datetime import datetime, timezone
+import time
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from osmem_server import OsmemServer
@@ -23,23 +26,81 @@ T0 = datetime(2020, 6, 26, tzinfo=timezone.utc)
 
 
 class FakeSlackAPI:
+    """Stands in for Slack's Web API. ``chat.postMessage`` stores the message (channel, thread,
+    metadata) and answers with its ``ts`` and the channel ID; ``conversations.history`` (top-level
+    messages, newest first) and ``conversations.replies`` (one thread, oldest first) read them back,
+    with metadata only when ``include_all_metadata`` is set, and only by channel ID, as Slack does.
+
+    Faults: ``land_then_fail`` posts that land but answer HTTP 500; ``read_status`` (an HTTP status
+    for reads) and ``read_error`` (an ``ok: false`` error for reads)."""
+
+    CHANNEL_IDS = {"#desk": "C0DESK0001"}
+
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict]] = []
+        self.reads: list[tuple[str, dict[str, str]]] = []
+        self.messages: list[dict] = []
+        self.land_then_fail = 0
+        self.read_status = 200
+        self.read_error: str | None = None
+        self.lock = threading.Lock()
+        self._last = 0.0
         api = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                api.calls.append((self.headers.get("Authorization", ""), body))
-                answer = {"ok": True, "ts": f"1600000000.{len(api.calls):06d}", "channel": body.get("channel")}
-                if body.get("channel") == "#missing":
-                    answer = {"ok": False, "error": "channel_not_found"}
+            def _answer(self, status: int, answer: dict) -> None:
                 data = json.dumps(answer).encode()
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with api.lock:
+                    api.calls.append((self.headers.get("Authorization", ""), body))
+                    if body.get("channel") == "#missing":
+                        self._answer(200, {"ok": False, "error": "channel_not_found"})
+                        return
+                    channel = api.CHANNEL_IDS.get(body.get("channel"), body.get("channel"))
+                    api._last = max(api._last + 1e-6, time.time())
+                    ts = f"{api._last:.6f}"
+                    api.messages.append({"channel": channel, "ts": ts, "thread_ts": body.get("thread_ts"),
+                                         "metadata": body.get("metadata"), "text": body.get("text")})
+                    fail = api.land_then_fail > 0
+                    api.land_then_fail -= fail
+                if fail:
+                    self._answer(500, {"ok": False, "error": "internal_error"})
+                else:
+                    self._answer(200, {"ok": True, "ts": ts, "channel": channel})
+
+            def do_GET(self) -> None:  # noqa: N802
+                url = urlsplit(self.path)
+                method = url.path.rsplit("/", 1)[-1]
+                params = dict(parse_qsl(url.query))
+                with api.lock:
+                    api.reads.append((method, params))
+                    if api.read_status != 200:
+                        self._answer(api.read_status, {"ok": False})
+                        return
+                    if api.read_error or not params.get("channel", "").startswith("C"):
+                        self._answer(200, {"ok": False, "error": api.read_error or "channel_not_found"})
+                        return
+                    oldest = float(params.get("oldest", 0))
+                    mine = [m for m in api.messages if m["channel"] == params["channel"] and float(m["ts"]) >= oldest]
+                    if method == "conversations.history":
+                        found = [m for m in reversed(mine) if not m["thread_ts"]]
+                    else:
+                        found = [m for m in mine if m["ts"] == params["ts"] or m["thread_ts"] == params["ts"]]
+                    start, limit = int(params.get("cursor") or 0), int(params.get("limit", 100))
+                    page = found[start : start + limit]
+                    more = start + limit < len(found)
+                    with_metadata = params.get("include_all_metadata") == "true"
+                    shown = [{"ts": m["ts"], "text": m["text"], **({"metadata": m["metadata"]} if with_metadata and m["metadata"] else {})}
+                             for m in page]
+                self._answer(200, {"ok": True, "messages": shown, "has_more": more,
+                                   "response_metadata": {"next_cursor": str(start + limit) if more else ""}})
 
             def log_message(self, *a: object) -> None:
                 pass
@@ -47,6 +108,10 @@ class FakeSlackAPI:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api"
+
+    def posts_of(self, alert: str) -> list[dict]:
+        """The messages that carry ``alert`` in their metadata."""
+        return [m for m in self.messages if (m["metadata"] or {}).get("event_payload", {}).get("alert_id") == alert]
 
 
 @pytest.fixture(scope="module")
@@ -226,3 +291,184 @@ def test_a_taken_over_delivery_stops_posting(es_settings):
     assert stolen and stolen[0] is not None and len(calls) == 1
     server.shutdown()
     assert TAKEN_OVER
+
+
+# ------------------------------------------------------------- no duplicate post with a bot token
+
+
+def _bot(es_settings: Settings, api: FakeSlackAPI, prefix: str, channel: str = "C0DESK0001") -> tuple[Settings, object]:
+    s = es_settings.model_copy(update={
+        "slack_bot_token": SecretStr("xoxb-t"), "slack_channel": channel, "slack_api_url": api.url,
+        "slack_allowed_hosts": ("127.0.0.1",), "es_index_prefix": prefix, "alert_max_retries": 2,
+    })
+    client = make_client(s)
+    ensure_templates(client, s)
+    return s, client
+
+
+def _die_mid_delivery(client, s, alerter, c: Contradiction, kind: str = "new", *, post: bool, thread_ts: str | None = None):
+    """What a worker killed with SIGKILL leaves: the claim (pending), and the message in Slack when
+    ``post`` (Slack accepted it; "sent" was never stored)."""
+    from pipeline.alert import AlertMessage
+    from pipeline.notify import alert_id
+    from pipeline.search import claim_alert
+    from pipeline.types import AlertRecord
+
+    record = AlertRecord(id=alert_id(c), contradiction=c.id, story=c.story, kind=kind, status="pending", channel="slack",
+                         created=T0, story_title="Raid", body=c.model_dump_json())
+    assert claim_alert(client, s, record) is not None
+    if post:
+        assert alerter.send(AlertMessage(c, "Raid", kind, thread_ts=thread_ts, alert_id=record.id)).ok
+    return record
+
+
+def _sweep_until_taken(client, s, alerter, metrics, clock=lambda: T0 + timedelta(minutes=10)) -> int:
+    """Run the outbox sweep as a fresh worker would: it takes a pending claim over only after
+    seeing it unchanged for the pending timeout (monotonic time is simulated)."""
+    from pipeline.notify import retry_due
+
+    watch: dict = {}
+    mono = [0.0]
+    taken = retry_due(client, s, alerter, metrics=metrics, clock=clock, watch=watch, monotonic=lambda: mono[0])
+    mono[0] += s.alert_pending_timeout_s + 1
+    return taken + retry_due(client, s, alerter, metrics=metrics, clock=clock, watch=watch, monotonic=lambda: mono[0])
+
+
+def _stored(client, s, rid: str) -> dict:
+    return client.get(index=s.index("alerts"), id=rid)["_source"]
+
+
+def test_bot_does_not_repost_an_alert_that_landed_before_the_worker_died(es_settings, api):
+    s, client = _bot(es_settings, api, "landed")
+    alerter, metrics = make_alerter(s), Metrics.create()
+    c = _contradiction(1, ("14", "19"))
+    record = _die_mid_delivery(client, s, alerter, c, post=True)
+    assert api.posts_of(record.id) and api.messages[0]["metadata"]["event_type"] == "crosswire_alert"
+    assert _sweep_until_taken(client, s, alerter, metrics) == 1
+    assert len(api.calls) == 1  # no second post
+    stored = _stored(client, s, record.id)
+    assert stored["status"] == "sent" and stored["ts"] == api.messages[0]["ts"] and stored["error"] is None
+    method, params = api.reads[0]
+    assert method == "conversations.history" and params["include_all_metadata"] == "true" and params["channel"] == "C0DESK0001"
+    assert metrics.alerts.labels("slack", "recovered")._value.get() == 1
+    # the recovered ts is the thread root: the next update goes into it
+    update = deliver(client, s, alerter, _contradiction(2, ("14", "19", "23")), "Raid", "update", metrics=metrics, clock=lambda: T0)
+    assert update is not None and update.thread_ts == api.messages[0]["ts"] and len(api.calls) == 2
+
+
+def test_bot_does_not_repost_a_threaded_update_that_landed(es_settings, api):
+    s, client = _bot(es_settings, api, "landed-thread")
+    alerter, metrics = make_alerter(s), Metrics.create()
+    first = deliver(client, s, alerter, _contradiction(1, ("14", "19")), "Raid", "new", metrics=metrics, clock=lambda: T0)
+    assert first is not None and first.ts
+    c2 = _contradiction(2, ("14", "19", "23"))
+    record = _die_mid_delivery(client, s, alerter, c2, "update", post=True, thread_ts=first.ts)
+    assert _sweep_until_taken(client, s, alerter, metrics) == 1
+    assert len(api.calls) == 2 and len(api.posts_of(record.id)) == 1
+    assert _stored(client, s, record.id)["status"] == "sent"
+    assert api.reads[-1][0] == "conversations.replies" and api.reads[-1][1]["ts"] == first.ts
+
+
+def test_bot_posts_once_when_the_dead_worker_had_not_posted(es_settings, api):
+    s, client = _bot(es_settings, api, "notlanded")
+    alerter, metrics = make_alerter(s), Metrics.create()
+    record = _die_mid_delivery(client, s, alerter, _contradiction(1, ("3", "5")), post=False)
+    assert _sweep_until_taken(client, s, alerter, metrics) == 1
+    assert len(api.posts_of(record.id)) == 1 and len(api.calls) == 1
+    assert [m for m, _ in api.reads] == ["conversations.history"]  # looked first, then posted
+    assert _stored(client, s, record.id)["status"] == "sent"
+
+
+def test_bot_post_that_landed_but_answered_500_is_not_posted_again(es_settings, api):
+    s, client = _bot(es_settings, api, "land500")
+    api.land_then_fail = 1
+    alerter = make_alerter(s, sleep=lambda _d: None)
+    rec = deliver(client, s, alerter, _contradiction(1, ("7", "9")), "Raid", "new", metrics=Metrics.create(), clock=lambda: T0)
+    assert rec is not None and rec.status == "sent" and rec.attempts == 1
+    assert len(api.calls) == 1 and rec.ts == api.messages[0]["ts"]
+    assert [m for m, _ in api.reads] == ["conversations.history"]
+
+
+def test_bot_answering_429_is_retried_without_a_look(es_settings, api):
+    """A 429 is a refusal, not an unknown outcome: the retry posts without reading history."""
+    s, client = _bot(es_settings, api, "plain429")
+    alerter = make_alerter(s, sleep=lambda _d: None)
+    orig = alerter._client.post
+    answers = [429]
+
+    def post(url, **kw):
+        if answers:
+            answers.pop()
+            import httpx
+
+            return httpx.Response(429, headers={"Retry-After": "0"}, request=httpx.Request("POST", url))
+        return orig(url, **kw)
+
+    alerter._client.post = post  # type: ignore[method-assign]
+    rec = deliver(client, s, alerter, _contradiction(1, ("1", "2")), "Raid", "new", metrics=Metrics.create(), clock=lambda: T0)
+    assert rec is not None and rec.status == "sent" and rec.attempts == 2 and api.reads == []
+
+
+def test_bot_defers_a_resend_it_cannot_check(es_settings, api):
+    """History unreadable (5xx): rather than risk a second post, the alert stays failed and
+    visible, and goes out (or is found) on a later round."""
+    s, client = _bot(es_settings, api, "cannotcheck")
+    alerter, metrics = make_alerter(s, sleep=lambda _d: None), Metrics.create()
+    record = _die_mid_delivery(client, s, alerter, _contradiction(1, ("4", "8")), post=True)
+    api.read_status = 503
+    assert _sweep_until_taken(client, s, alerter, metrics) == 1
+    stored = _stored(client, s, record.id)
+    assert stored["status"] == "failed" and "could not check" in stored["error"] and stored["next_attempt"]
+    assert stored["attempts"] == 1 and len(api.calls) == 1  # the dead worker's post, outcome unknown
+    api.read_status = 200
+    later = T0 + timedelta(hours=2)
+    assert _sweep_until_taken(client, s, alerter, metrics, clock=lambda: later) == 1
+    assert len(api.calls) == 1 and _stored(client, s, record.id)["status"] == "sent"
+
+
+def test_bot_without_history_scope_still_delivers(es_settings, api, caplog):
+    s, client = _bot(es_settings, api, "noscope")
+    api.read_error = "missing_scope"
+    alerter, metrics = make_alerter(s), Metrics.create()
+    record = _die_mid_delivery(client, s, alerter, _contradiction(1, ("2", "6")), post=False)
+    with caplog.at_level(logging.WARNING):
+        assert _sweep_until_taken(client, s, alerter, metrics) == 1
+    assert len(api.posts_of(record.id)) == 1 and _stored(client, s, record.id)["status"] == "sent"
+    assert "missing_scope" in caplog.text
+
+
+def test_bot_learns_the_channel_id_from_its_first_post(es_settings, api):
+    """Configured with a channel name, the look uses the ID Slack returned for an earlier post."""
+    s, client = _bot(es_settings, api, "byname", channel="#desk")
+    alerter, metrics = make_alerter(s), Metrics.create()
+    assert deliver(client, s, alerter, _contradiction(1, ("1", "9")), "Raid", "new", metrics=metrics, clock=lambda: T0)
+    other = _contradiction(1, ("2", "8")).model_copy(update={"id": "c9"})
+    record = _die_mid_delivery(client, s, alerter, other, post=True)
+    assert _sweep_until_taken(client, s, alerter, metrics) == 1
+    assert len(api.posts_of(record.id)) == 1 and api.reads[-1][1]["channel"] == "C0DESK0001"
+
+
+def test_replayed_failed_alert_is_looked_for_before_reposting(es_settings, api):
+    """A replayed event reclaims a failed alert; its earlier attempts may have landed."""
+    s, client = _bot(es_settings, api, "replayfailed")
+    api.land_then_fail = 3  # every post of the first delivery lands but answers 500 ...
+    api.read_status = 503  # ... and history cannot be read then
+    alerter, metrics = make_alerter(s, sleep=lambda _d: None), Metrics.create()
+    c = _contradiction(1, ("5", "50"))
+    first = deliver(client, s, alerter, c, "Raid", "new", metrics=metrics, clock=lambda: T0)
+    assert first is not None and first.status == "failed" and len(api.calls) == 1
+    api.read_status = 200
+    again = deliver(client, s, alerter, c, "Raid", "new", metrics=metrics, clock=lambda: T0 + timedelta(minutes=5))
+    assert again is not None and again.status == "sent" and again.attempts == 1
+    assert len(api.calls) == 1
+
+
+def test_update_posted_before_its_thread_was_known_is_found_in_the_channel(es_settings, api):
+    s, client = _bot(es_settings, api, "nothread")
+    alerter, metrics = make_alerter(s), Metrics.create()
+    first = deliver(client, s, alerter, _contradiction(1, ("14", "19")), "Raid", "new", metrics=metrics, clock=lambda: T0)
+    record = _die_mid_delivery(client, s, alerter, _contradiction(2, ("14", "19", "23")), "update", post=True, thread_ts=None)
+    assert _sweep_until_taken(client, s, alerter, metrics) == 1
+    assert len(api.posts_of(record.id)) == 1 and len(api.calls) == 2
+    assert [m for m, _ in api.reads] == ["conversations.replies", "conversations.history"]
+    assert first is not None and _stored(client, s, record.id)["status"] == "sent"

@@ -84,3 +84,13 @@ def test_non_english_article_is_indexed_but_not_read(nlp):
     assert a.features.body_tokens  # still linkable and indexable
     [b] = Analyser(nlp).analyse([art.model_copy(update={"language": "de-DE"})])
     assert b.language == "de"
+
+
+def test_a_given_story_assignment_overrides_the_linker(nlp):
+    """The gold-stories hook: articles are grouped as told, the linker still runs."""
+    free = replay(iter_records(expand([str(SEEDS)])), Analyser(nlp), make_linker(Settings()))
+    arts = [a for a, _ in free.assignments]
+    told = {a: ("first" if i < 2 else "rest") for i, a in enumerate(arts)}
+    fixed = replay(list(iter_records(expand([str(SEEDS)]))), Analyser(nlp), make_linker(Settings()), stories=told)
+    assert dict(fixed.assignments) == told and set(fixed.stories) == {"first", "rest"}
+    assert all(c.story in {"first", "rest"} for c in fixed.contradictions)

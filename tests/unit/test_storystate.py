@@ -53,3 +53,51 @@ def test_a_duplicate_is_not_an_independent_side():
     rec, _ = apply(None, _linked("a", 14, "police", "Reuters"), T0)
     rec, events = apply(rec, _linked("a-copy", 19, "police", "Wire", dup="a"), T0)
     assert events == []  # the copy disagreeing with its own original is not a dispute between sources
+
+
+def test_state_stays_bounded_however_many_copies_arrive():
+    from pipeline import storystate
+
+    rec, _ = apply(None, _linked("a", 14, "police", "Reuters"), T0)
+    rec, _ = apply(rec, _linked("b", 19, "a PMF official", "AP"), T0)
+    sizes = {}
+    for i in range(2 * storystate.RECENT_ARTICLES + 50):
+        outlet, source, value = (("Reuters", "police", 14), ("AP", "a PMF official", 19))[i % 2]
+        rec, events = apply(rec, _linked(f"copy-{i}", value, source, outlet), T0 + timedelta(seconds=i))
+        if i >= 2 * storystate.REPORTS_PER_KEY:
+            assert events == []  # repeats of reports held often enough change no contradiction
+        if i in (storystate.RECENT_ARTICLES + 10, 2 * storystate.RECENT_ARTICLES + 49):
+            sizes[i] = len(rec.model_dump_json())
+    story = rec.story()
+    assert story.size == 2 * storystate.RECENT_ARTICLES + 52  # every article is counted
+    assert len(story.articles) == storystate.RECENT_ARTICLES
+    assert len(rec.claims) == 2 * storystate.REPORTS_PER_KEY
+    first, last = sizes.values()
+    assert last <= first * 1.05, sizes  # the changelog message no longer grows with the story
+
+
+def test_a_new_value_or_source_is_kept_after_many_copies():
+    from pipeline import storystate
+
+    rec, _ = apply(None, _linked("a", 14, "police", "Reuters"), T0)
+    rec, _ = apply(rec, _linked("b", 19, "a PMF official", "AP"), T0)
+    for i in range(3 * storystate.REPORTS_PER_KEY):
+        rec, _ = apply(rec, _linked(f"copy-{i}", 14, "police", "Reuters"), T0)
+    rec, events = apply(rec, _linked("c", 23, "a government official", "AFP"), T0 + timedelta(minutes=5))
+    assert [k for k, _ in events] == ["update"]
+    assert {s.value for s in events[0][1].sides} == {"14", "19", "23"}
+    # a known value from a new outlet is a new source on its side
+    rec, events = apply(rec, _linked("d", 14, "police", "BBC"), T0 + timedelta(minutes=6))
+    side = next(s for s in events[0][1].sides if s.value == "14")
+    assert "BBC" in side.outlets
+
+
+def test_an_old_article_replayed_after_the_window_keeps_its_claims_idempotent():
+    from pipeline import storystate
+
+    rec, _ = apply(None, _linked("a", 14, "police", "Reuters"), T0)
+    for i in range(storystate.RECENT_ARTICLES + 5):
+        rec, _ = apply(rec, _linked(f"x-{i}", 14, "police", "Reuters"), T0)
+    # "a" left the recent window but its claim is kept, so it is still known
+    again, events = apply(rec, _linked("a", 14, "police", "Reuters"), T0)
+    assert again == rec and events == []

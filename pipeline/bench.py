@@ -1,0 +1,1204 @@
+"""``crosswire bench``: the pipeline measured against its physical limit, spaCy.
+
+One run measures, on one machine and on one set of generated articles:
+
+1. **the limit**: ``nlp.pipe`` throughput of the worker's own pipeline (:func:`pipeline.nlp.load_nlp`)
+   in one process, bare and through the worker's :class:`~pipeline.analyse.Analyser` (normalise,
+   spaCy, entities, link features, claims), and bare ``nlp.pipe`` in 2 processes at once;
+2. **end to end**: the embedded broker, ``crosswire worker`` subprocesses and the embedded search
+   server, from the first produce to the moment the articles index holds every article;
+3. **the ratio** of 2 to 1 with the same number of processes;
+4. **latency** produce → indexed and produce → alert at half the 1-worker throughput (a paced
+   producer; produce times are read in this process, ``indexed_at`` and the alert's ``sent`` in the
+   worker: one machine, one wall clock);
+5. **scale-out**: 1 against 2 worker processes;
+6. **memory**: peak RSS per worker, and RSS growth of one worker from N to ``growth_factor``·N
+   articles;
+7. **story linking cost**: :mod:`pipeline.benchlink`, run on request or read from its last output.
+
+Articles are generated deterministically from the seeds and the ECB+ development file (when
+present): each base text once with a new id, then copies with small perturbations (a count moved by
+one or two, a paragraph dropped, another outlet), the way wire copies of one report differ.
+
+Everything here is measurement code: it reads clocks, starts processes and talks to servers. The
+pure parts (generation, percentiles, ratios, targets, the results document) are plain functions
+with values in, values out, and are what the unit tests cover.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import random
+import shutil
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from .settings import Settings
+from .types import stable_id
+
+REPO = Path(__file__).resolve().parent.parent
+SEEDS_FILE = REPO / "seeds" / "seeds.jsonl"
+ECB_FILE = REPO.parent / "shared" / "data" / "ecbplus-dev.jsonl"
+RESULTS_SCHEMA = 1
+
+#: The issue's "Done when" thresholds.
+MIN_E2E_RATIO = 0.9
+MAX_P99_INDEXED_S = 1.0
+MIN_SPEEDUP = 1.7
+MAX_MEMORY_GROWTH = 0.10
+
+#: progress(stage, done, total): total None when unknown.
+ProgressFn = Callable[[str, int, "int | None"], None]
+
+_OUTLETS = ("Reuters", "AP", "AFP", "BBC News", "Al Jazeera", "The Guardian", "CNN", "Bloomberg", "NPR", "DPA")
+# A standalone count of one to three digits (years and long numbers are left alone: moving those
+# changes what the story is about, not what a copy reports).
+_SMALL_NUMBER = re.compile(r"(?<![\d.,:/-])\b([1-9]\d{0,2})\b(?![\d.,:/-]\d)")
+
+
+def _noop(stage: str, done: int, total: int | None) -> None:
+    pass
+
+
+# ------------------------------------------------------------------------------------ articles
+
+
+def load_base_articles(seeds: Path = SEEDS_FILE, ecb: Path | None = ECB_FILE) -> list[dict[str, Any]]:
+    """The base texts: every seed article (``seeds.jsonl``, texts resolved), then every ECB+
+    article when ``ecb`` exists (its gold ``story`` dropped). Each is a dict with ``id``, ``text``
+    and, when known, ``title``, ``source`` and ``language``."""
+    from .sources import expand, iter_records
+
+    keep = ("id", "text", "title", "source", "language")
+    out: list[dict[str, Any]] = []
+    for rec in iter_records(expand([str(seeds)])):
+        if rec.error is None:
+            obj = json.loads(rec.raw)
+            out.append({k: obj[k] for k in keep if obj.get(k)})
+    if ecb is not None and ecb.is_file():
+        with ecb.open(encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    obj = json.loads(line)
+                    out.append({k: obj[k] for k in keep if obj.get(k)})
+    return [a for a in out if a.get("text")]
+
+
+def _rng(seed: int, i: int) -> random.Random:
+    return random.Random(int(stable_id("bench", str(seed), str(i)), 16))
+
+
+def perturb(text: str, rng: random.Random) -> str:
+    """A wire copy of ``text``: with probability 1/2 one small count moved by 1 or 2 (what makes
+    reports of one story contradict each other), and with probability 1/2 one paragraph other than
+    the first dropped (a shortened copy). Deterministic for a given ``rng`` state."""
+    if rng.random() < 0.5:
+        numbers = list(_SMALL_NUMBER.finditer(text))
+        if numbers:
+            m = rng.choice(numbers)
+            value = max(1, int(m.group(1)) + rng.choice((-2, -1, 1, 2)))
+            text = text[: m.start(1)] + str(value) + text[m.end(1):]
+    if rng.random() < 0.5:
+        lines = text.split("\n")
+        body = [i for i in range(1, len(lines)) if lines[i].strip()]
+        if len(body) >= 3:
+            del lines[rng.choice(body)]
+            text = "\n".join(lines)
+    return text
+
+
+def generate_article(base: Sequence[dict[str, Any]], i: int, seed: int) -> dict[str, Any]:
+    """Article ``i`` of the benchmark stream: base text ``i`` (in a seeded order) for the first
+    ``len(base)`` articles, a perturbed copy of a seeded choice after that. The id is new and
+    unique per ``(seed, i)``; the result depends on nothing else."""
+    if not base:
+        raise ValueError("no base articles")
+    rng = _rng(seed, i)
+    order = list(range(len(base)))
+    random.Random(seed).shuffle(order)
+    src = base[order[i]] if i < len(base) else base[rng.randrange(len(base))]
+    text = src["text"] if i < len(base) else perturb(src["text"], rng)
+    art: dict[str, Any] = {"id": f"bench-{i:07d}-{stable_id('bench', str(seed), str(i), length=8)}", "text": text}
+    if src.get("title"):
+        art["title"] = src["title"]
+    art["source"] = src.get("source") if i < len(base) and src.get("source") else rng.choice(_OUTLETS)
+    if src.get("language"):
+        art["language"] = src["language"]
+    return art
+
+
+def generate_articles(base: Sequence[dict[str, Any]], start: int, stop: int, seed: int) -> list[dict[str, Any]]:
+    """Articles ``start`` .. ``stop - 1`` of the benchmark stream (see :func:`generate_article`)."""
+    return [generate_article(base, i, seed) for i in range(start, stop)]
+
+
+def to_records(articles: Sequence[dict[str, Any]]) -> list[Any]:
+    """The articles as :class:`pipeline.sources.Record` values, ready for the producer."""
+    from .sources import Record
+
+    return [Record(f"bench:{a['id']}", json.dumps(a, ensure_ascii=False).encode("utf-8")) for a in articles]
+
+
+# --------------------------------------------------------------------------------------- maths
+
+
+def percentiles(values: Sequence[float], qs: Sequence[float] = (50, 95, 99)) -> dict[str, float]:
+    """``{"p50": ..., "p95": ..., "p99": ..., "max": ..., "n": ...}`` by linear interpolation
+    between closest ranks (numpy's default). Empty input gives NaN percentiles and ``n`` 0."""
+    xs = sorted(float(v) for v in values)
+    out: dict[str, float] = {}
+    for q in qs:
+        if not xs:
+            out[f"p{q:g}"] = math.nan
+            continue
+        pos = (len(xs) - 1) * q / 100.0
+        lo = math.floor(pos)
+        hi = min(lo + 1, len(xs) - 1)
+        out[f"p{q:g}"] = xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+    out["max"] = xs[-1] if xs else math.nan
+    out["n"] = len(xs)
+    return out
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    """``numerator / denominator``, or None when either is missing or the denominator is not positive."""
+    if numerator is None or denominator is None or not denominator > 0:
+        return None
+    return numerator / denominator
+
+
+def growth(small: float | None, large: float | None) -> float | None:
+    """Relative growth from ``small`` to ``large`` (0.1 = 10 % more), None when unknown."""
+    r = ratio(large, small)
+    return None if r is None else r - 1.0
+
+
+@dataclass(frozen=True)
+class Rate:
+    """``articles`` (holding ``words`` words) processed in ``seconds`` by ``processes`` processes."""
+
+    label: str
+    processes: int
+    articles: int
+    words: int
+    seconds: float
+
+    @property
+    def articles_per_s(self) -> float:
+        return self.articles / self.seconds if self.seconds > 0 else math.nan
+
+    @property
+    def words_per_s(self) -> float:
+        return self.words / self.seconds if self.seconds > 0 else math.nan
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "articles_per_s": self.articles_per_s, "words_per_s": self.words_per_s}
+
+
+@dataclass(frozen=True)
+class Target:
+    """One "Done when" criterion: ``value`` against ``limit`` (``at_least`` or at most)."""
+
+    name: str
+    value: float | None
+    limit: float
+    at_least: bool
+
+    @property
+    def met(self) -> bool | None:
+        if self.value is None or math.isnan(self.value):
+            return None
+        return self.value >= self.limit if self.at_least else self.value <= self.limit
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "met": self.met}
+
+
+def targets(results: dict[str, Any]) -> list[Target]:
+    """The issue's acceptance criteria, read from a results document."""
+    ratio_1 = (results.get("ratio") or {}).get("workers_1")
+    lat = results.get("latency") or {}
+    p99 = (lat.get("indexed_s") or {}).get("p99")
+    speed = (results.get("scale_out") or {}).get("speedup")
+    mem = (results.get("memory") or {}).get("growth")
+    return [
+        Target("end-to-end / limit, 1 process", ratio_1, MIN_E2E_RATIO, True),
+        Target("p99 produce→indexed at half load (s)", p99, MAX_P99_INDEXED_S, False),
+        Target("2 workers / 1 worker throughput", speed, MIN_SPEEDUP, True),
+        Target(f"worker RSS growth N→{(results.get('settings') or {}).get('growth_factor', 5)}N", mem, MAX_MEMORY_GROWTH, False),
+    ]
+
+
+# --------------------------------------------------------------------------------------- limit
+
+
+def prepare_text(article: dict[str, Any]) -> str:
+    """The exact text the worker's Analyser gives ``nlp.pipe`` for ``article``."""
+    from .normalise import normalise, split_title
+
+    title, body = split_title(normalise(article["text"]), article.get("title"))
+    return title + "\n\n" + body
+
+
+def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def measure_nlp_pipe(nlp: Any, texts: Sequence[str], words: int, *, batch_size: int, progress: ProgressFn = _noop) -> Rate:
+    """Bare ``nlp.pipe`` over ``texts`` in this process: the limit."""
+    t0 = time.perf_counter()
+    done = 0
+    for chunk in _batches(texts, batch_size * 4):
+        for _ in nlp.pipe(chunk, batch_size=batch_size):
+            pass
+        done += len(chunk)
+        progress("limit: nlp.pipe, 1 process", done, len(texts))
+    return Rate("nlp.pipe", 1, len(texts), words, time.perf_counter() - t0)
+
+
+def measure_analyser(nlp: Any, articles: Sequence[dict[str, Any]], *, batch_size: int,
+                     progress: ProgressFn = _noop) -> tuple[Rate, dict[str, float]]:
+    """The worker's Analyser (normalise, spaCy, entities, link features, claims) over
+    ``articles`` in this process, in the worker's batches. Returns the rate and the seconds spent
+    per Analyser stage (normalise, nlp, claims: the last includes entities and link features)."""
+    from .analyse import Analyser
+    from .article import parse_article
+    from .metrics import Metrics
+
+    metrics = Metrics.create()
+    analyser = Analyser(nlp, metrics=metrics, batch_size=batch_size)
+    parsed = [parse_article(json.dumps(a).encode()) for a in articles]
+    words = 0
+    t0 = time.perf_counter()
+    done = 0
+    for batch in _batches(parsed, batch_size):
+        words += sum(a.words for a in analyser.analyse(batch))
+        done += len(batch)
+        progress("limit: Analyser, 1 process", done, len(parsed))
+    seconds = time.perf_counter() - t0
+    stages = {
+        st: metrics.registry.get_sample_value("crosswire_stage_seconds_sum", {"stage": st}) or 0.0
+        for st in ("normalise", "nlp", "claims")
+    }
+    return Rate("Analyser", 1, len(parsed), words, seconds), stages
+
+
+def component_seconds(nlp: Any, texts: Sequence[str], *, batch_size: int) -> dict[str, float]:
+    """Seconds each pipeline component takes over ``texts`` (tokenizer first), run one component
+    at a time over the whole list: where the limit's time goes."""
+    out: dict[str, float] = {}
+    t0 = time.perf_counter()
+    docs = [nlp.make_doc(t) for t in texts]
+    out["tokenizer"] = time.perf_counter() - t0
+    for name, proc in nlp.pipeline:
+        t0 = time.perf_counter()
+        docs = list(proc.pipe(docs, batch_size=batch_size)) if hasattr(proc, "pipe") else [proc(d) for d in docs]
+        out[name] = time.perf_counter() - t0
+    return out
+
+
+def measure_parallel_limit(texts: Sequence[str], words: int, processes: int, *, batch_size: int, env: dict[str, str] | None = None,
+                           timeout_s: float = 1800.0) -> Rate:
+    """Bare ``nlp.pipe`` in ``processes`` fresh processes at once, each on its share of
+    ``texts``: the limit with that many processes. Every child loads the model first; the clock
+    starts when all are loaded (they are released together) and stops when the last finishes."""
+    with tempfile.TemporaryDirectory(prefix="crosswire-bench-") as tmp:
+        path = Path(tmp) / "texts.jsonl"
+        path.write_text("".join(json.dumps(t) + "\n" for t in texts), encoding="utf-8")
+        share = -(-len(texts) // processes)
+        children = [
+            subprocess.Popen(
+                [sys.executable, "-m", "pipeline.bench", "limit-child", str(path), str(k * share), str(min(len(texts), (k + 1) * share)),
+                 str(batch_size)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+            )
+            for k in range(processes)
+        ]
+        try:
+            for c in children:
+                assert c.stdout is not None
+                if c.stdout.readline().strip() != "ready":
+                    raise RuntimeError("a limit child failed to load the spaCy pipeline")
+            t0 = time.perf_counter()
+            for c in children:
+                assert c.stdin is not None
+                c.stdin.write("go\n")
+                c.stdin.flush()
+            for c in children:
+                c.wait(timeout_s)
+            seconds = time.perf_counter() - t0
+            if any(c.returncode for c in children):
+                raise RuntimeError("a limit child failed")
+        finally:
+            for c in children:
+                if c.poll() is None:
+                    c.kill()
+    return Rate(f"nlp.pipe, {processes} processes", processes, len(texts), words, seconds)
+
+
+def _limit_child(path: str, start: int, stop: int, batch_size: int) -> None:
+    """Entry point of one :func:`measure_parallel_limit` process."""
+    from .aliases import AliasTable
+    from .nlp import load_nlp
+
+    s = Settings()
+    nlp = load_nlp(s.spacy_model, AliasTable.load(s.aliases_file))
+    lines = Path(path).read_text(encoding="utf-8").splitlines()[start:stop]
+    texts = [json.loads(x) for x in lines]
+    list(nlp.pipe(texts[:2]))  # first-call set-up, as a worker has done before its first batch
+    print("ready", flush=True)
+    sys.stdin.readline()
+    for _ in nlp.pipe(texts, batch_size=batch_size):
+        pass
+
+
+# -------------------------------------------------------------------------------------- memory
+
+
+def process_memory(pid: int) -> dict[str, int]:
+    """``{"rss": bytes, "peak_rss": bytes}`` of a live process from ``/proc/<pid>/status``
+    (VmRSS, VmHWM); empty when it cannot be read (process gone, not Linux)."""
+    out: dict[str, int] = {}
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                key, _, rest = line.partition(":")
+                if key in ("VmRSS", "VmHWM"):
+                    out["rss" if key == "VmRSS" else "peak_rss"] = int(rest.split()[0]) * 1024
+    except OSError:
+        return {}
+    return out
+
+
+# ------------------------------------------------------------------------------- webhook stand-in
+
+
+class RecordingWebhook:
+    """A local HTTP server standing in for Slack: answers 200 and records the receipt time of
+    every POST (``time.time()``, this process's clock)."""
+
+    def __init__(self) -> None:
+        self.received: list[float] = []
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                hook.received.append(time.time())
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/services/T000/B000/bench"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# ------------------------------------------------------------------------------ embedded stack
+
+
+def _parse_time(value: str | None) -> float | None:
+    if not value:
+        return None
+    dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()
+
+
+def stage_seconds(metrics_text: str) -> dict[str, float]:
+    """Seconds per stage (``crosswire_stage_seconds_sum``) from a worker's /metrics text."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[str, float] = {}
+    for fam in text_string_to_metric_families(metrics_text):
+        for sample in fam.samples:
+            if sample.name == "crosswire_stage_seconds_sum":
+                out[sample.labels.get("stage", "")] = sample.value
+    return out
+
+
+class StallError(RuntimeError):
+    """The articles index stopped growing before every article arrived, or a worker exited."""
+
+
+@dataclass
+class BenchStack:
+    """The embedded broker and search server with ``workers`` ``crosswire worker`` processes,
+    started fresh (a run never sees another run's topics, state or documents)."""
+
+    workers: int
+    workdir: Path
+    base: Settings
+    alerts: str = "stdout"
+    stack: Any = None
+    settings: Settings | None = None
+    procs: list[subprocess.Popen] = field(default_factory=list)
+    ports: list[int] = field(default_factory=list)
+    client: Any = None
+    webhook: RecordingWebhook | None = None
+    produced: dict[str, float] = field(default_factory=dict)  # every article sent to this stack → produce time
+    rss_samples: list[tuple[int, list[int]]] = field(default_factory=list)  # (articles indexed, RSS of each worker) per poll
+
+    def __enter__(self) -> "BenchStack":
+        from .demo import start_worker
+        from .embedded import Stack, free_port
+        from .kafka import ensure_topics
+        from .search import ensure_templates, make_client
+
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.stack = Stack.start()
+        try:
+            extra: dict[str, Any] = {}
+            if self.alerts == "webhook":
+                self.webhook = RecordingWebhook()
+                extra = {"slack_webhook_url": self.webhook.url, "slack_allowed_hosts": ("127.0.0.1",)}
+            s = self.base.model_copy(update={
+                "kafka_bootstrap": self.stack.broker.bootstrap,
+                "es_url": self.stack.search.url,
+                "es_compat": "plain-json",
+                "kafka_rebalance_timeout_s": 1.0,
+                "log_level": "warn",
+                **extra,
+            })
+            if self.alerts == "stdout":
+                s = s.model_copy(update={"slack_webhook_url": None, "slack_bot_token": None})
+            self.settings = s
+            ensure_topics(s)
+            self.client = make_client(s)
+            ensure_templates(self.client, s)
+            for k in range(self.workers):
+                port = free_port()
+                ws = s.model_copy(update={"metrics_port": port, "data_dir": self.workdir / f"worker-{k}"})
+                self.ports.append(port)
+                self.procs.append(start_worker(ws, self.workdir / f"worker-{k}.log"))
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from .demo import stop_worker
+
+        for p in self.procs:
+            stop_worker(p)
+        if self.webhook is not None:
+            self.webhook.close()
+        if self.stack is not None:
+            self.stack.stop()
+
+    def _get(self, port: int, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as r:  # noqa: S310 - loopback
+                return r.status, r.read().decode("utf-8", "replace")
+        except OSError as e:
+            return getattr(e, "code", 0) or 0, ""
+
+    def check_alive(self) -> None:
+        for k, p in enumerate(self.procs):
+            if p.poll() is not None:
+                tail = "\n".join((self.workdir / f"worker-{k}.log").read_text(errors="replace").splitlines()[-20:])
+                raise StallError(f"worker {k} exited with code {p.returncode}; last lines of its log:\n{tail}")
+
+    def wait_ready(self, *, timeout_s: float = 180.0, steady_s: float = 2.0) -> float:
+        """Wait until every worker answers /readyz 200 (group joined, partitions assigned, not
+        rebalancing) for ``steady_s`` seconds in a row. Returns the seconds waited."""
+        t0 = time.monotonic()
+        since: float | None = None
+        while time.monotonic() - t0 < timeout_s:
+            self.check_alive()
+            if all(self._get(p, "/readyz")[0] == 200 for p in self.ports):
+                since = since or time.monotonic()
+                if time.monotonic() - since >= steady_s:
+                    return time.monotonic() - t0
+            else:
+                since = None
+            time.sleep(0.25)
+        raise StallError(f"workers not ready within {timeout_s:.0f} s")
+
+    def produce(self, articles: Sequence[dict[str, Any]], *, rate: float | None = None,
+                progress: ProgressFn = _noop, stage: str = "produce") -> dict[str, float]:
+        """Send ``articles`` to the articles topic, as fast as the producer goes or paced at
+        ``rate`` per second; returns article id → produce time (``time.time()``, taken just
+        before the article is handed to the producer)."""
+        from .kafka import ArticleProducer
+
+        assert self.settings is not None
+        records = to_records(articles)
+        sent: dict[str, float] = {}
+        producer = ArticleProducer(self.settings)
+        try:
+            if rate is None:
+                ids = iter([a["id"] for a in articles])
+                first = time.time()
+                sent[next(ids)] = first
+
+                def tick(n: int) -> None:
+                    nxt = next(ids, None)
+                    if nxt is not None:
+                        sent[nxt] = time.time()
+                    progress(stage, len(sent), len(articles))
+
+                producer.send(records, on_progress=tick)
+            else:
+                t0 = time.monotonic()
+                for k, (a, rec) in enumerate(zip(articles, records)):
+                    delay = t0 + k / rate - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                    sent[a["id"]] = time.time()
+                    producer.send([rec])
+                    progress(stage, k + 1, len(articles))
+        finally:
+            producer.close()
+        self.produced.update(sent)
+        return sent
+
+    def count(self, index: str = "articles") -> int:
+        from .search import count
+
+        assert self.settings is not None
+        return count(self.client, self.settings, index)
+
+    def wait_indexed(self, total: int, *, stage: str, progress: ProgressFn = _noop, stall_s: float = 180.0,
+                     poll_s: float = 0.1) -> float:
+        """Wait until the articles index holds ``total`` documents; returns ``time.time()`` when
+        that was first seen. Samples the workers' RSS at every new count. Raises :class:`StallError` when the count does not move for
+        ``stall_s`` seconds or a worker exits."""
+        last, moved = -1, time.monotonic()
+        while True:
+            n = self.count()
+            now = time.time()
+            progress(stage, min(n, total), total)
+            if not self.rss_samples or self.rss_samples[-1][0] != n:
+                self.rss_samples.append((n, [m.get("rss", 0) for m in self.memory()]))
+            if n >= total:
+                return now
+            if n != last:
+                last, moved = n, time.monotonic()
+            elif time.monotonic() - moved > stall_s:
+                raise StallError(f"{stage}: the articles index stayed at {n} of {total} for {stall_s:.0f} s")
+            self.check_alive()
+            time.sleep(poll_s)
+
+    def wait_quiet(self, index: str, *, quiet_s: float = 3.0, timeout_s: float = 60.0) -> int:
+        """Wait until the count of ``index`` has not changed for ``quiet_s`` seconds."""
+        t0 = time.monotonic()
+        last, since = -1, time.monotonic()
+        while time.monotonic() - t0 < timeout_s:
+            n = self.count(index)
+            if n != last:
+                last, since = n, time.monotonic()
+            elif time.monotonic() - since >= quiet_s:
+                break
+            time.sleep(0.25)
+        return last
+
+    def indexed_times(self, ids: Sequence[str]) -> dict[str, float]:
+        """Article id → its ``indexed_at`` (epoch seconds), for the ids found."""
+        assert self.settings is not None
+        out: dict[str, float] = {}
+        for chunk in _batches(list(ids), 500):
+            resp = self.client.search(index=self.settings.index("articles"), size=len(chunk), source=["id", "indexed_at"],
+                                      query={"ids": {"values": list(chunk)}})
+            for hit in resp["hits"]["hits"]:
+                t = _parse_time(hit["_source"].get("indexed_at"))
+                if t is not None:
+                    out[hit["_id"]] = t
+        return out
+
+    def topic_times(self, name: str, article_of: Callable[[bytes | None, bytes], str | None]) -> dict[str, float]:
+        """Article id → the timestamp (epoch seconds) of its message on topic ``name``, read from
+        the start of every partition up to the end offsets seen when called. ``article_of(key,
+        value)`` names the article a message carries."""
+        from kafka import KafkaConsumer, TopicPartition
+
+        from .kafka import client_options
+
+        assert self.settings is not None
+        topic = self.settings.topic(name)
+        consumer = KafkaConsumer(**client_options(self.settings), enable_auto_commit=False, group_id=None)
+        out: dict[str, float] = {}
+        try:
+            tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+            if not tps:
+                return out
+            consumer.assign(tps)
+            consumer.seek_to_beginning(*tps)
+            ends = consumer.end_offsets(tps)
+            deadline = time.monotonic() + 60
+            while any(consumer.position(tp) < ends[tp] for tp in tps) and time.monotonic() < deadline:
+                for batch in consumer.poll(timeout_ms=200).values():
+                    for m in batch:
+                        aid = article_of(m.key, m.value)
+                        if aid is not None:
+                            out[aid] = m.timestamp / 1000.0
+        finally:
+            consumer.close()
+        return out
+
+    def alert_records(self) -> list[dict[str, Any]]:
+        assert self.settings is not None
+        from elasticsearch import NotFoundError
+
+        try:
+            resp = self.client.search(index=self.settings.index("alerts"), size=10_000, query={"match_all": {}})
+        except NotFoundError:
+            return []
+        return [h["_source"] for h in resp["hits"]["hits"]]
+
+    def memory(self) -> list[dict[str, int]]:
+        return [process_memory(p.pid) for p in self.procs]
+
+    def stage_seconds(self) -> dict[str, float]:
+        """Seconds per stage summed over the workers (their Prometheus histograms)."""
+        total: dict[str, float] = {}
+        for port in self.ports:
+            status, text = self._get(port, "/metrics")
+            if status == 200:
+                for k, v in stage_seconds(text).items():
+                    total[k] = total.get(k, 0.0) + v
+        return total
+
+
+# ---------------------------------------------------------------------------------- measurements
+
+
+def latencies_indexed(produced: dict[str, float], indexed: dict[str, float]) -> list[float]:
+    """Seconds from produce to ``indexed_at`` for every article in both maps."""
+    return [indexed[a] - t for a, t in produced.items() if a in indexed]
+
+
+def latencies_alert(produced: dict[str, float], alerts: Sequence[dict[str, Any]], earlier: dict[str, float] | None = None) -> list[float]:
+    """Seconds from the produce of the article that completed each alert's contradiction (the
+    last produced of its sides' articles) to the alert's delivery (``sent``, else ``created``).
+    An alert counts when that article is one of ``produced`` (this phase); its other articles may
+    be from ``earlier`` phases. Alerts naming an article of neither are left out."""
+    known = {**(earlier or {}), **produced}
+    out: list[float] = []
+    for a in alerts:
+        at = _parse_time(a.get("sent")) or _parse_time(a.get("created"))
+        try:
+            body = json.loads(a.get("body") or "{}")
+        except ValueError:
+            continue
+        arts = {x for side in body.get("sides", []) for x in side.get("articles", [])}
+        if at is None or not arts or not arts <= known.keys():
+            continue
+        trigger = max(arts, key=lambda x: known[x])
+        if trigger in produced:
+            out.append(at - produced[trigger])
+    return out
+
+
+def hop_latencies(produced: dict[str, float], hops: Sequence[tuple[str, dict[str, float]]]) -> dict[str, dict[str, Any]]:
+    """Percentiles of the time between consecutive hops of each article: ``hops`` is a list of
+    (name, article id → time) in pipeline order, after ``produced``. Keys are "A → B". A hop whose
+    times equal the previous hop's for most articles carries the upstream message timestamp (the
+    worker forwards it) rather than its own: it is reported as ``{"carried": True, "n": 0}``, and
+    the next hop is measured from the last real one."""
+    out: dict[str, dict[str, Any]] = {}
+    prev_name, prev = "produce", produced
+    for name, times in hops:
+        both = [a for a in produced if a in times and a in prev]
+        if both and prev is not produced and sum(times[a] == prev[a] for a in both) > len(both) / 2:
+            out[f"{prev_name} → {name}"] = {"carried": True, "n": 0}
+            continue
+        out[f"{prev_name} → {name}"] = percentiles([times[a] - prev[a] for a in both])
+        prev_name, prev = name, times
+    return out
+
+
+def _linked_article(key: bytes | None, value: bytes) -> str | None:
+    try:
+        return str(json.loads(value)["analysed"]["article"]["id"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+@dataclass
+class BenchOptions:
+    articles: int = 2000
+    latency_articles: int = 400
+    load: float = 0.5  # latency is measured at this share of the 1-worker throughput
+    growth_factor: float = 5.0  # memory growth from N to growth_factor·N; <= 1 skips it
+    max_workers: int = 2
+    limit_processes: bool = True  # also measure the limit with max_workers processes
+    profile_articles: int = 200  # texts for the per-component breakdown; 0 skips it
+    alerts: str = "stdout"  # "stdout" or "webhook" (a local stand-in for Slack)
+    seed: int = 20240601
+    ecb: Path | None = ECB_FILE
+    links: bool = False  # run pipeline.benchlink (minutes); else read out/link-cost.json when there
+    link_sizes: tuple[int, ...] = (1000, 10_000, 100_000)
+    out: Path = Path("bench")
+    stall_s: float = 180.0
+
+    @classmethod
+    def quick(cls, **kw: Any) -> "BenchOptions":
+        """Small settings for a smoke test: 40 articles, 20 for latency, growth to 2N."""
+        base = {"articles": 40, "latency_articles": 20, "growth_factor": 2.0, "profile_articles": 20, "stall_s": 90.0}
+        base.update(kw)
+        return cls(**base)
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU model, cores, memory, OS, Python and library versions, and the load when measured."""
+    import spacy
+
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    mem = 0
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            mem = int(next(ln for ln in fh if ln.startswith("MemTotal")).split()[1]) * 1024
+    except (OSError, StopIteration):
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "memory_bytes": mem,
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "spacy": spacy.__version__,
+        "hostname": platform.node(),
+    }
+
+
+def _run_workers(opts: BenchOptions, base: Settings, workers: int, articles: Sequence[dict[str, Any]], words: int,
+                 workdir: Path, progress: ProgressFn, extra: Callable[[BenchStack, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """One fresh embedded stack with ``workers`` workers: all ``articles`` produced at once, timed
+    from the first produce to the moment the index holds them all; then ``extra`` (more phases on
+    the same warm stack). Returns the run's figures."""
+    label = f"{workers} worker{'s' * (workers > 1)}"
+    out: dict[str, Any] = {"workers": workers}
+    with BenchStack(workers, workdir / f"w{workers}", base, alerts=opts.alerts) as bs:
+        progress(f"{label}: starting", 0, None)
+        out["ready_s"] = bs.wait_ready()
+        progress(f"{label}: starting", 1, 1)
+        produced = bs.produce(articles, progress=progress, stage=f"{label}: produce")
+        end = bs.wait_indexed(len(articles), stage=f"{label}: indexed", progress=progress, stall_s=opts.stall_s)
+        first = min(produced.values())
+        rate = Rate(f"end to end, {label}", workers, len(articles), words, end - first)
+        out["rate"] = rate.to_json()
+        out["produce_s"] = max(produced.values()) - first
+        lat = latencies_indexed(produced, bs.indexed_times(list(produced)))
+        out["indexed_s_at_full_load"] = percentiles(lat)
+        out["memory_at_n"] = bs.memory()
+        out["stage_seconds"] = bs.stage_seconds()
+        if extra is not None:
+            extra(bs, out)
+        out["rss_samples"] = bs.rss_samples
+        out["memory_end"] = bs.memory()
+        try:
+            from .kafka import read_topic
+
+            assert bs.settings is not None
+            out["dead_letters"] = len(read_topic(bs.settings, "dead-letters", timeout_s=2.0))
+        except Exception:  # noqa: BLE001 - a count for the report, not a measurement
+            out["dead_letters"] = None
+    return out
+
+
+def _latency_phase(opts: BenchOptions, articles: Sequence[dict[str, Any]], rate: float, progress: ProgressFn) -> Callable[[BenchStack, dict[str, Any]], None]:
+    def run(bs: BenchStack, out: dict[str, Any]) -> None:
+        before = bs.count()
+        alerts_before = {a["id"] for a in bs.alert_records()}
+        t0 = time.time()
+        produced = bs.produce(articles, rate=rate, progress=progress, stage=f"latency: produce at {rate:.1f}/s")
+        achieved = len(articles) / (time.time() - t0) if len(articles) > 1 else math.nan
+        bs.wait_indexed(before + len(articles), stage="latency: indexed", progress=progress, stall_s=opts.stall_s)
+        bs.wait_quiet("alerts")
+        indexed = latencies_indexed(produced, bs.indexed_times(list(produced)))
+        new_alerts = [a for a in bs.alert_records() if a["id"] not in alerts_before]
+        alert_lat = latencies_alert(produced, new_alerts, bs.produced)
+        by_key: Callable[[bytes | None, bytes], str | None] = lambda k, v: k.decode() if k else None  # noqa: E731
+        indexed_at = bs.indexed_times(list(produced))
+        hops = [("articles topic", bs.topic_times("articles", by_key)), ("analysed", bs.topic_times("analysed", by_key)), ("linked", bs.topic_times("linked", _linked_article)),
+                ("indexed", indexed_at)]
+        out["latency"] = {
+            "articles": len(articles),
+            "target_rate": rate,
+            "achieved_rate": achieved,
+            "load": opts.load,
+            "indexed_s": percentiles(indexed),
+            "alert_s": percentiles(alert_lat),
+            "hops_s": hop_latencies(produced, hops),
+            "alerts": len(new_alerts),
+            "alert_channel": opts.alerts,
+            "webhook_posts": len(bs.webhook.received) if bs.webhook else None,
+        }
+    return run
+
+
+def _growth_phase(opts: BenchOptions, articles: Sequence[dict[str, Any]], target_total: int, progress: ProgressFn) -> Callable[[BenchStack, dict[str, Any]], None]:
+    def run(bs: BenchStack, out: dict[str, Any]) -> None:
+        before = bs.count()
+        if articles:
+            bs.produce(articles, progress=progress, stage="memory: produce")
+            bs.wait_indexed(before + len(articles), stage=f"memory: indexed (to {target_total:,})", progress=progress,
+                            stall_s=opts.stall_s)
+        out["memory_at_growth"] = bs.memory()
+        out["growth_articles"] = bs.count()
+    return run
+
+
+def _link_cost(opts: BenchOptions, progress: ProgressFn) -> dict[str, Any] | None:
+    """Story-linking cost: run :mod:`pipeline.benchlink` when asked, else its last results."""
+    from . import benchlink
+
+    if opts.links:
+        res = benchlink.run_benchmark(opts.link_sizes, progress=lambda st, d, t: progress(f"links: {st}", d, t))
+        benchlink.write_json(res, opts.out / "link-cost.json")
+        benchlink.write_plot(res, opts.out / "link-cost.png")
+        return {"source": "measured in this run", **res.to_json()}
+    path = opts.out / "link-cost.json"
+    if path.is_file():
+        when = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).isoformat()
+        return {"source": f"{path} (from `crosswire bench-links`, {when})", **json.loads(path.read_text(encoding="utf-8"))}
+    return None
+
+
+def run_bench(opts: BenchOptions, *, progress: ProgressFn = _noop, base: Settings | None = None) -> dict[str, Any]:
+    """Run every measurement and return the results document (see :func:`write_results`)."""
+    from .aliases import AliasTable
+    from .nlp import load_nlp
+
+    base = base or Settings()
+    n = opts.articles
+    if n < 2:
+        raise ValueError("need at least 2 articles")
+    started = datetime.now(timezone.utc)
+    base_articles = load_base_articles(ecb=opts.ecb)
+    lat_n = max(0, opts.latency_articles)
+    grow_total = int(round(opts.growth_factor * n)) if opts.growth_factor > 1 else 0
+    total = max(n + lat_n, grow_total)
+    progress("generate articles", 0, total)
+    articles = generate_articles(base_articles, 0, total, opts.seed)
+    progress("generate articles", total, total)
+    main, lat_articles, grow_articles = articles[:n], articles[n:n + lat_n], articles[n + lat_n:grow_total]
+
+    results: dict[str, Any] = {
+        "schema": RESULTS_SCHEMA,
+        "started": started.isoformat(),
+        "machine": machine_info(),
+        "settings": {
+            "articles": n,
+            "latency_articles": lat_n,
+            "load": opts.load,
+            "growth_factor": opts.growth_factor,
+            "growth_articles": grow_total,
+            "max_workers": opts.max_workers,
+            "alerts": opts.alerts,
+            "seed": opts.seed,
+            "base_articles": len(base_articles),
+            "ecb": str(opts.ecb) if opts.ecb and opts.ecb.is_file() else None,
+            "spacy_model": base.spacy_model,
+            "batch_size": base.batch_size,
+            "batch_within_s": base.batch_within_s,
+            "topic_partitions": base.topic_partitions,
+        },
+    }
+
+    loads: dict[str, list[float]] = {"start": list(os.getloadavg())}
+    results["load_average"] = loads  # 1, 5, 15-minute load at each phase: other work on the machine shows here
+    # 1. the limit
+    nlp = load_nlp(base.spacy_model, AliasTable.load(base.aliases_file))
+    results["settings"]["pipeline"] = list(nlp.pipe_names)
+    texts = [prepare_text(a) for a in main]
+    list(nlp.pipe(texts[:2]))  # warm-up, as a worker's first batch
+    analyser_rate, analyser_stages = measure_analyser(nlp, main, batch_size=base.batch_size, progress=progress)
+    words = analyser_rate.words
+    bare = measure_nlp_pipe(nlp, texts, words, batch_size=base.batch_size, progress=progress)
+    limit: dict[str, Any] = {"nlp_pipe_1": bare.to_json(), "analyser_1": analyser_rate.to_json(), "analyser_stage_seconds": analyser_stages}
+    if opts.profile_articles > 0:
+        progress("limit: per component", 0, None)
+        limit["component_seconds"] = component_seconds(nlp, texts[:opts.profile_articles], batch_size=base.batch_size)
+        limit["component_articles"] = min(opts.profile_articles, len(texts))
+        progress("limit: per component", 1, 1)
+    del nlp
+    if opts.limit_processes and opts.max_workers > 1:
+        progress(f"limit: nlp.pipe, {opts.max_workers} processes", 0, None)
+        limit[f"nlp_pipe_{opts.max_workers}"] = measure_parallel_limit(texts, words, opts.max_workers, batch_size=base.batch_size).to_json()
+        progress(f"limit: nlp.pipe, {opts.max_workers} processes", 1, 1)
+    results["limit"] = limit
+
+    # 2, 4, 6: one worker, then latency and memory growth on the same warm stack
+    # Worker logs and state stay in OUT/run/ for a look after the run (bench/ is not versioned).
+    workdir = opts.out / "run"
+    shutil.rmtree(workdir, ignore_errors=True)
+
+    def after_one(bs: BenchStack, out: dict[str, Any]) -> None:
+        rate = opts.load * out["rate"]["articles_per_s"]
+        if lat_articles and rate > 0:
+            _latency_phase(opts, lat_articles, rate, progress)(bs, out)
+        if grow_total:
+            _growth_phase(opts, grow_articles, grow_total, progress)(bs, out)
+
+    loads["before end to end"] = list(os.getloadavg())
+    runs = {"workers_1": _run_workers(opts, base, 1, main, words, workdir, progress, extra=after_one)}
+    # 5. scale-out
+    if opts.max_workers > 1:
+        loads[f"before {opts.max_workers} workers"] = list(os.getloadavg())
+        runs[f"workers_{opts.max_workers}"] = _run_workers(opts, base, opts.max_workers, main, words, workdir, progress)
+    loads["end"] = list(os.getloadavg())
+    results["end_to_end"] = runs
+    results.update(summarise(results))
+    results["links"] = _link_cost(opts, progress)
+    results["targets"] = [t.to_json() for t in targets(results)]
+    results["finished"] = datetime.now(timezone.utc).isoformat()
+    return results
+
+
+def window_rss(samples: Sequence[Sequence[Any]], lo: int, hi: int) -> float | None:
+    """Median RSS of worker 0 over the samples ``(articles indexed, [rss, ...])`` taken with
+    ``lo < articles indexed <= hi``; None when there are none."""
+    xs = sorted(float(r[0]) for c, r in samples if lo < c <= hi and r and r[0])
+    if not xs:
+        return None
+    mid = len(xs) // 2
+    return xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
+
+
+def summarise(results: dict[str, Any]) -> dict[str, Any]:
+    """The derived figures (ratio, latency, scale-out, memory) from the raw runs of a results
+    document: pure arithmetic, so that it can be checked without running anything."""
+    limit = results["limit"]
+    runs = results["end_to_end"]
+    one = runs["workers_1"]
+    e2e1 = one["rate"]["articles_per_s"]
+    out: dict[str, Any] = {"ratio": {"workers_1": ratio(e2e1, limit["nlp_pipe_1"]["articles_per_s"]),
+                                     "workers_1_vs_analyser": ratio(e2e1, limit["analyser_1"]["articles_per_s"])}}
+    many = [k for k in runs if k != "workers_1"]
+    if many:
+        k = many[0]
+        w = int(k.split("_")[1])
+        e2e_w = runs[k]["rate"]["articles_per_s"]
+        lim_w = limit.get(f"nlp_pipe_{w}")
+        out["ratio"][k] = ratio(e2e_w, lim_w["articles_per_s"]) if lim_w else None
+        out["scale_out"] = {"workers": [1, w], "articles_per_s": [e2e1, e2e_w], "speedup": ratio(e2e_w, e2e1),
+                            "limit_speedup": ratio(lim_w["articles_per_s"], limit["nlp_pipe_1"]["articles_per_s"]) if lim_w else None}
+    out["latency"] = one.get("latency")
+    n = results["settings"]["articles"]
+    big = one.get("growth_articles")
+    samples = one.get("rss_samples") or []
+    # RSS swings by a batch's worth of spaCy buffers from one poll to the next: compare medians over
+    # the last half-N articles before N and before the end rather than two single readings.
+    rss_n = window_rss(samples, n // 2, n) or (one.get("memory_at_n") or [{}])[0].get("rss")
+    grown = one.get("memory_at_growth")
+    rss_g = (window_rss(samples, big - n // 2, big) or (grown[0].get("rss") if grown else None)) if big and grown else None
+    out["memory"] = {
+        "articles_small": n,
+        "articles_large": big if grown else None,
+        "rss_small": rss_n,
+        "rss_large": rss_g,
+        "growth": growth(rss_n, rss_g),
+        "method": "median worker RSS over the articles (N/2, N] and (5N - N/2, 5N], read at each poll of the index",
+        "peak_rss_per_worker": {k: [m.get("peak_rss") for m in r.get("memory_end", [])] for k, r in runs.items()},
+    }
+    return out
+
+
+# -------------------------------------------------------------------------------------- outputs
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None  # JSON has no NaN or Infinity
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def write_results(results: dict[str, Any], path: Path) -> Path:
+    """Write the results document as JSON (NaN and infinities become null)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_jsonable(results), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def write_plots(results: dict[str, Any], path: Path) -> Path:
+    """One PNG, three panels: throughput (limit against end to end, per process count), the
+    latency distribution at half load, and worker RSS against articles processed.
+    matplotlib is imported here with the Agg backend, as in :mod:`pipeline.benchlink`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4.4))
+    limit, runs = results["limit"], results["end_to_end"]
+    bars: list[tuple[str, float, str]] = [
+        ("nlp.pipe\n1 proc", limit["nlp_pipe_1"]["articles_per_s"], "tab:gray"),
+        ("Analyser\n1 proc", limit["analyser_1"]["articles_per_s"], "tab:olive"),
+        ("end to end\n1 worker", runs["workers_1"]["rate"]["articles_per_s"], "tab:blue"),
+    ]
+    for k, r in runs.items():
+        if k == "workers_1":
+            continue
+        w = r["workers"]
+        if f"nlp_pipe_{w}" in limit:
+            bars.append((f"nlp.pipe\n{w} procs", limit[f"nlp_pipe_{w}"]["articles_per_s"], "tab:gray"))
+        bars.append((f"end to end\n{w} workers", r["rate"]["articles_per_s"], "tab:blue"))
+    ax1.bar([b[0] for b in bars], [b[1] or 0 for b in bars], color=[b[2] for b in bars])
+    for i, b in enumerate(bars):
+        ax1.annotate(f"{b[1]:.1f}", (i, b[1] or 0), ha="center", va="bottom", fontsize=8)
+    ax1.set_ylabel("articles / s")
+    r1 = (results.get("ratio") or {}).get("workers_1")
+    ax1.set_title(f"throughput (end to end / limit, 1 process: {r1:.2f})" if r1 else "throughput", fontsize=9)
+    ax1.tick_params(axis="x", labelsize=7)
+
+    lat = results.get("latency") or {}
+    qs = ("p50", "p95", "p99")
+    for j, (key, lbl) in enumerate((("indexed_s", "produce → indexed"), ("alert_s", "produce → alert"))):
+        p = lat.get(key) or {}
+        if p.get("n"):
+            ax2.bar([k + (j - 0.5) * 0.38 for k in range(len(qs))], [p[q] or 0 for q in qs], width=0.38, label=f"{lbl} (n={p['n']})")
+    ax2.set_xticks(range(len(qs)), qs)
+    ax2.axhline(MAX_P99_INDEXED_S, color="red", linestyle=":", label="p99 target")
+    ax2.set_ylabel("seconds")
+    ax2.set_title(f"latency at {lat.get('load', 0.5):.0%} load ({lat.get('target_rate') or 0:.1f} articles/s)", fontsize=9)
+    ax2.tick_params(axis="x", labelsize=7)
+    ax2.legend(fontsize=7)
+
+    samples = runs["workers_1"].get("rss_samples") or []
+    if samples:
+        ax3.plot([s[0] for s in samples], [(s[1][0] if s[1] else 0) / 1e6 for s in samples], ".-", markersize=2)
+    small = results["settings"].get("articles")
+    if small:
+        ax3.axvline(small, color="gray", linestyle=":", label="N")
+        ax3.legend(fontsize=7)
+    mem = results.get("memory") or {}
+    g = mem.get("growth")
+    ax3.set_xlabel("articles indexed (1 worker: throughput, latency, growth phases)")
+    ax3.set_ylabel("worker RSS, MB")
+    ax3.set_title(f"worker memory; growth N→{mem.get('articles_large') or '?'}: {g:+.1%}" if g is not None else "worker memory", fontsize=9)
+    ax3.grid(True, alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _f(v: Any, fmt: str = "{:,.1f}") -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v)
+
+
+def results_table(results: dict[str, Any]) -> Any:  # -> rich.table.Table
+    """The headline figures and the "Done when" verdicts as one rich table."""
+    from rich.table import Table
+
+    t = Table(title=f"crosswire bench ({results['settings']['articles']:,} articles, {results['machine']['cores']} cores)")
+    t.add_column("measure")
+    t.add_column("articles/s", justify="right")
+    t.add_column("words/s", justify="right")
+    t.add_column("note")
+    limit, runs = results["limit"], results["end_to_end"]
+    for key, r in list(limit.items()):
+        if isinstance(r, dict) and "articles_per_s" in r:
+            t.add_row(f"limit: {r['label']}", _f(r["articles_per_s"]), _f(r["words_per_s"], "{:,.0f}"), f"{r['processes']} process(es)")
+    for key, r in runs.items():
+        peak = ", ".join(_f((m or 0) / 1e6, "{:,.0f}") for m in results["memory"]["peak_rss_per_worker"].get(key, []))
+        t.add_row(r["rate"]["label"], _f(r["rate"]["articles_per_s"]), _f(r["rate"]["words_per_s"], "{:,.0f}"), f"peak RSS MB: {peak}")
+    lat = results.get("latency") or {}
+    for key, lbl in (("indexed_s", "produce → indexed"), ("alert_s", "produce → alert")):
+        p = lat.get(key) or {}
+        t.add_row(f"{lbl} at {lat.get('target_rate') or 0:.1f}/s", "", "",
+                  f"p50 {_f(p.get('p50'), '{:.2f}')} s  p95 {_f(p.get('p95'), '{:.2f}')} s  p99 {_f(p.get('p99'), '{:.2f}')} s  (n={p.get('n', 0)})")
+    for hop, p in (lat.get("hops_s") or {}).items():
+        note = ("not measurable: the worker forwards the upstream message timestamp" if p.get("carried")
+                else f"p50 {_f(p.get('p50'), '{:.2f}')} s  p99 {_f(p.get('p99'), '{:.2f}')} s")
+        t.add_row(f"  hop {hop}", "", "", note)
+    mem = results.get("memory") or {}
+    t.add_row("worker RSS growth", "", "", f"{_f((mem.get('rss_small') or 0) / 1e6, '{:,.0f}')} MB at {mem.get('articles_small')} → "
+              f"{_f((mem.get('rss_large') or 0) / 1e6, '{:,.0f}')} MB at {mem.get('articles_large')}: {_f(mem.get('growth'), '{:+.1%}')}")
+    links = results.get("links")
+    if links:
+        for sz in links.get("sizes", []):
+            t.add_row(f"link, {sz['live_stories']:,} live stories", "", "", f"p50 {sz['p50_ms']:.2f} ms, p95 {sz['p95_ms']:.2f} ms per article")
+    loads = results.get("load_average") or {}
+    if loads:
+        t.caption = "1-minute load average (2 = both cores busy on a 2-core machine): " + ", ".join(
+            f"{k} {v[0]:.1f}" for k, v in loads.items())
+    for tg in results.get("targets", []):
+        verdict = {True: "[green]met[/]", False: "[red]not met[/]", None: "[yellow]not measured[/]"}[tg["met"]]
+        op = "≥" if tg["at_least"] else "≤"
+        t.add_row(f"target: {tg['name']}", "", "", f"{_f(tg['value'], '{:.3f}')} {op} {tg['limit']:g}: {verdict}")
+    return t
+
+
+__all__ = [
+    "BenchOptions",
+    "BenchStack",
+    "Rate",
+    "RecordingWebhook",
+    "StallError",
+    "Target",
+    "component_seconds",
+    "generate_article",
+    "generate_articles",
+    "growth",
+    "latencies_alert",
+    "latencies_indexed",
+    "load_base_articles",
+    "machine_info",
+    "measure_analyser",
+    "measure_nlp_pipe",
+    "measure_parallel_limit",
+    "percentiles",
+    "perturb",
+    "prepare_text",
+    "process_memory",
+    "ratio",
+    "results_table",
+    "run_bench",
+    "stage_seconds",
+    "summarise",
+    "targets",
+    "window_rss",
+    "write_plots",
+    "write_results",
+]
+
+if __name__ == "__main__":
+    if len(sys.argv) == 6 and sys.argv[1] == "limit-child":
+        _limit_child(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
+    else:
+        sys.exit("usage: python -m pipeline.bench limit-child TEXTS.jsonl START STOP BATCH_SIZE")
