@@ -31,7 +31,7 @@ app = typer.Typer(
 )
 # Wide enough for the contradiction tables when output is not a terminal (CI logs, pipes).
 console = Console() if Console().is_terminal else Console(width=140)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # error lines (paths, URLs) are never broken up
 
 
 def _settings() -> Settings:

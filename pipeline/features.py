@@ -39,6 +39,30 @@ _SMALL_NUMBER_WORDS = frozenset(
 )
 
 
+# A title that is a web address (scrapers put the URL where the headline was missing). The
+# tokenizer may have spaced it out ("http: / / www. x. com / ..."), so spaces are ignored.
+_URL = re.compile(r"^(?:https?:/*|www\.)[^\s]+$", re.IGNORECASE)
+_SLUG_SPLIT = re.compile(r"[^0-9a-z]+")
+_URL_YEAR = re.compile(r"(?<![0-9])(19[5-9][0-9]|20[0-4][0-9])(?![0-9])")
+_URL_NOISE = frozenset("http https www com org net html htm php asp aspx shtml stm cms index news story article".split())
+
+
+def is_url(title: str) -> bool:
+    """True when ``title`` is a web address rather than a headline (spaces ignored)."""
+    return bool(_URL.match("".join(title.split())))
+
+
+def url_words(url: str) -> tuple[list[str], list[str]]:
+    """(words, years) of a URL's path: the slug words a publisher put there (host, file
+    extensions and numeric ids dropped) and the years of a dated path (``/2012/07/07/``)."""
+    compact = "".join(url.split()).lower()
+    compact = re.sub(r"^(?:https?:/*)?", "", compact)
+    _host, _, path = compact.partition("/")
+    words = [w for w in _SLUG_SPLIT.split(path) if w and w.isalpha() and len(w) > 1 and w not in _URL_NOISE]
+    years = list(dict.fromkeys(_URL_YEAR.findall(path)))
+    return words, years
+
+
 def _keep(tok: Token) -> bool:
     if tok.is_punct or tok.is_space or tok.is_stop:
         return False
@@ -111,8 +135,22 @@ def link_features(doc: Doc, title_end: int) -> LinkFeatures:
     title_lemmas: list[str] = []
     body_lemmas: list[str] = []
     shingle_words: list[str] = []
+    numbers: list[str] = []
+    # A URL title is not a headline: its scheme, host and file syntax ("http", "www", "html")
+    # would make every URL-titled article look alike. Its slug words stand in for the title
+    # tokens (no entities: the parser cannot read them there) and the years of a dated path
+    # count as dates the article names.
+    url_title = title_end > 0 and is_url(doc.text[:title_end])
+    if url_title:
+        slug, years = url_words(doc.text[:title_end])
+        title_tokens.extend(slug)
+        title_lemmas.extend(slug)
+        numbers.extend(years)
+
     for tok in doc:
         in_title = tok.idx < title_end
+        if url_title and in_title:
+            continue
         if not in_title and (tok.is_alpha or tok.like_num):
             shingle_words.append(tok.lower_)
         if not _keep(tok):
@@ -127,8 +165,11 @@ def link_features(doc: Doc, title_end: int) -> LinkFeatures:
 
     title_entities: list[str] = []
     body_entities: list[str] = []
-    numbers: list[str] = []
+    title_labels: list[str] = []
+    body_labels: list[str] = []
     for ent in doc.ents:
+        if url_title and ent.start_char < title_end:
+            continue
         if ent.label_ in SALIENT_NUMBER_LABELS:
             num = normalise_number(ent.text)
             if num is not None:
@@ -138,7 +179,12 @@ def link_features(doc: Doc, title_end: int) -> LinkFeatures:
         key = entity_key(ent)
         if not key:
             continue
-        (title_entities if ent.start_char < title_end else body_entities).append(key)
+        if ent.start_char < title_end:
+            title_entities.append(key)
+            title_labels.append(ent.label_)
+        else:
+            body_entities.append(key)
+            body_labels.append(ent.label_)
 
     return LinkFeatures(
         title_tokens=tuple(title_tokens),
@@ -150,6 +196,8 @@ def link_features(doc: Doc, title_end: int) -> LinkFeatures:
         numbers=_dedupe(numbers),
         fingerprint=fingerprint(shingle_words),
         sentences=sentence_signature(doc, title_end),
+        title_entity_labels=tuple(title_labels),
+        body_entity_labels=tuple(body_labels),
     )
 
 
@@ -160,5 +208,7 @@ __all__ = [
     "fingerprint",
     "jaccard_estimate",
     "link_features",
+    "is_url",
     "normalise_number",
+    "url_words",
 ]

@@ -18,7 +18,9 @@ timed model is the prior) with the default :class:`~pipeline.link.LinkerConfig` 
     python -m pipeline.linktrain ../shared/data/ecbplus-dev.jsonl \
         --out pipeline/resources/link_weights.json --cv 10
 
-``--cv 10`` also prints the two-fold topic cross-validation (train on topics 1-10, test on 11-20,
+``--join`` also fits the separate join-or-new model (:func:`collect_join_pairs`); it is not
+shipped because it measured worse (see :mod:`pipeline.link`). ``--cv 10`` also prints the
+two-fold topic cross-validation (train on topics 1-10, test on 11-20,
 and back), the number to quote for generalisation; the in-sample score flatters.
 """
 
@@ -33,7 +35,16 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.link import EVIDENCE_FEATURES, TIME_FEATURES, LinkerConfig, LinkWeights, LogisticModel, StoryLinker
+from pipeline.link import (
+    EVIDENCE_FEATURES,
+    JOIN_FEATURES,
+    TIME_FEATURES,
+    LinkerConfig,
+    LinkWeights,
+    LogisticModel,
+    StoryLinker,
+    join_features,
+)
 from pipeline.linkeval import Row, load_pipeline_nlp, read_rows, replay, score
 from pipeline.types import LinkFeatures
 
@@ -43,7 +54,7 @@ TIME_PRIOR_BIAS_SHIFT = -1.0
 MIN_TIMED_POSITIVES = 50
 #: "miss" features (share of the article's weight on terms the story never used) only where
 #: they tell two events of one kind apart: names, numbers/dates, words.
-MISS_FEATURES = ("miss_entities_all", "miss_numbers_all", "miss_tokens_all")
+MISS_FEATURES = ("miss_entities_all", "miss_numbers_all", "miss_tokens_all", "miss_people_all")
 
 
 def default_features(config: LinkerConfig) -> list[str]:
@@ -92,6 +103,37 @@ def collect_pairs(
         else:
             members[linker.link(r.id, f, r.published).story][r.story] += 1
     return xs, ys, timed
+
+
+def collect_join_pairs(
+    rows: Sequence[Row], feats: Sequence[LinkFeatures], config: LinkerConfig, *, mode: str = "gold"
+) -> tuple[list[dict[str, float]], list[int]]:
+    """(features, label) of the join-or-new decision: one pair per article that has a candidate,
+    about its most probable candidate under ``config.weights`` (:func:`pipeline.link.join_features`).
+    Positive when that candidate is the article's story: its gold story (``mode="gold"``, gold
+    clusters replayed) or the story most of whose members share the article's gold story
+    (``mode="self"``, the linker deciding as it will online). The first article of a gold story
+    always gives a negative: the "new story" examples."""
+    linker = StoryLinker(config)
+    members: dict[str, Counter[str]] = defaultdict(Counter)
+    xs: list[dict[str, float]] = []
+    ys: list[int] = []
+    for r, f in zip(rows, feats, strict=True):
+        if r.story is None:
+            raise ValueError(f"row {r.id} has no gold 'story'")
+        best, x = join_features(linker.candidates(f, r.published))
+        if best is not None:
+            if mode == "gold":
+                label = best.story == r.story
+            else:
+                label = members[best.story].most_common(1)[0][0] == r.story
+            xs.append(x)
+            ys.append(int(label))
+        if mode == "gold":
+            linker.assign(r.id, f, r.published, r.story)
+        else:
+            members[linker.link(r.id, f, r.published).story][r.story] += 1
+    return xs, ys
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 50) -> tuple[float, np.ndarray]:
@@ -144,6 +186,8 @@ def train(
     l2: float = 1.0,
     rounds: int = 1,
     top_only: bool = False,
+    join: bool = False,
+    join_l2: float | None = None,
 ) -> LinkWeights:
     """Fit the content (and, with enough dated pairs, the timed) model on a labelled replay.
 
@@ -154,18 +198,37 @@ def train(
     """
     config = config or LinkerConfig(weights=_placeholder())
     names = list(features) if features is not None else default_features(config)
+    join_names = names + list(JOIN_FEATURES)
+    jl2 = l2 if join_l2 is None else join_l2
     gx, gy, gt = collect_pairs(rows, feats, config, mode="gold")
     content, timed_model, note = _fit(gx, gy, gt, names, l2)
     n_pairs, n_pos = len(gy), sum(gy)
+    join_model: LogisticModel | None = None
+    jx: list[dict[str, float]] = []
+    jy: list[int] = []
+
+    def weights() -> LinkWeights:
+        return LinkWeights(content=content, timed=timed_model, join=join_model)
+
+    if join:
+        jx, jy = collect_join_pairs(rows, feats, config.model_copy(update={"weights": weights()}), mode="gold")
+        join_model = _model(jx, jy, join_names, jl2)
     for _ in range(rounds):
-        cfg = config.model_copy(update={"weights": LinkWeights(content=content, timed=timed_model)})
+        cfg = config.model_copy(update={"weights": weights()})
         sx, sy, st = collect_pairs(rows, feats, cfg, mode="self", top_only=top_only)
+        if join:
+            sjx, sjy = collect_join_pairs(rows, feats, cfg, mode="self")
         content, timed_model, note = _fit(gx + sx, gy + sy, gt + st, names, l2)
         n_pairs, n_pos = len(gy) + len(sy), sum(gy) + sum(sy)
+        if join:
+            # Join pairs from the gold replay with the new ranker, plus the linker's own decisions.
+            jx, jy = collect_join_pairs(rows, feats, config.model_copy(update={"weights": weights()}), mode="gold")
+            join_model = _model(jx + sjx, jy + sjy, join_names, jl2)
     return LinkWeights.model_validate(
         {
             "content": content,
             "timed": timed_model,
+            "join": join_model,
             "pairs": n_pairs,
             "positives": int(n_pos),
             "l2": l2,
@@ -221,13 +284,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--l2", type=float, default=1.0)
     ap.add_argument(
+        "--join", action="store_true",
+        help="also fit the separate join-or-new model (Miranda et al.'s merge model; worse on ECB+, see train())",
+    )
+    ap.add_argument(
         "--cv", type=int, default=None, metavar="N",
         help="also print a two-fold cross-validation: numbered topics <= N against the rest (ECB+: 10)",
     )
     args = ap.parse_args(argv)
     rows, feats = worker_features(args.data, load_pipeline_nlp())
     config = LinkerConfig(weights=_placeholder())
-    weights = train(rows, feats, config, l2=args.l2)
+    weights = train(rows, feats, config, l2=args.l2, join=args.join)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(weights.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
     print(json.dumps(weights.model_dump(mode="json")["content"], indent=2))
@@ -236,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         a = {t for t in topics if t.isdigit() and int(t) <= args.cv}
         b = topics - a
         folds = [(a, b), (b, a)]
-        for (_, te), res in zip(folds, cross_validate(rows, feats, config, folds, l2=args.l2), strict=True):
+        for (_, te), res in zip(folds, cross_validate(rows, feats, config, folds, l2=args.l2, join=args.join), strict=True):
             bc = res["bcubed"]
             order = sorted(te, key=lambda t: (len(t), t))
             print(
