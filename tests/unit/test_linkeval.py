@@ -84,13 +84,13 @@ ECB = SHARED_DATA / "ecbplus-dev.jsonl"
 @pytest.mark.slow
 def test_ecbplus_quality_floor(nlp) -> None:
     """Quality gate on ECB+ topics 1-20 with the shipped weights: a change may raise the floor,
-    not silently lower it. Measured 0.897 BCubed F1, 0.873 pairwise on this path (see
-    pipeline/link.py). The floor was 0.898 until URL titles stopped counting as title words
+    not silently lower it. Measured 0.915 BCubed F1 on this path (see
+    pipeline/link.py). The floor was 0.898 before URL titles stopped counting as title words
     ("http", "www", ... were shared by every ECB+-subtopic article: a corpus artefact worth about
     0.01 here); the order-averaged and cross-validated numbers did not drop."""
     if not ECB.exists():
         pytest.skip(f"{ECB} not present")
     result = evaluate_file(ECB, nlp, LinkerConfig())
     assert result["articles"] == 413
-    assert result["bcubed"]["f1"] >= 0.89, result
+    assert result["bcubed"]["f1"] >= 0.905, result
     assert result["pairwise"]["f1"] >= 0.86, result
