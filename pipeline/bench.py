@@ -485,6 +485,7 @@ class BenchStack:
                 "es_url": self.stack.search.url,
                 "es_compat": "plain-json",
                 "kafka_rebalance_timeout_s": 1.0,
+                "kafka_fetch_max_wait_ms": 50,  # as Stack.env(): the embedded broker waits the full fetch time
                 "log_level": "warn",
                 **extra,
             })
