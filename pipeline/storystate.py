@@ -24,7 +24,9 @@ MAIN_ENTITIES = 8
 #: (same quantity, value, speaker and outlet), all claims, and entity counts.
 RECENT_ARTICLES = 256
 REPORTS_PER_KEY = 3
-MAX_CLAIMS = 1500
+REPORTS_PER_VALUE = 6
+MAX_CLAIMS = 120
+HARD_MAX_CLAIMS = 200
 MAX_ENTITY_COUNTS = 1000
 MAX_OUTLETS = 500
 
@@ -133,16 +135,27 @@ def _report_key(c: Claim, articles: dict[str, ArticleInfo], *, with_source: bool
 
 
 def _redundant(added: tuple[Claim, ...], held: tuple[Claim, ...], articles: dict[str, ArticleInfo]) -> bool:
-    """True when every claim of a new article repeats a report the story already holds
-    ``REPORTS_PER_KEY`` times (same quantity, value, speaker and outlet) — or, once the story holds
-    ``MAX_CLAIMS`` claims, repeats a value it holds at all. Such an article adds no side, value or
-    source to any contradiction, so its claims are not kept (the article is still indexed and
-    counted). An article is kept or dropped whole, so a denial never loses the claim it denies."""
+    """True when a new article's claims add nothing a contradiction needs, so they are not kept
+    (the article is still indexed and counted). That is when every one of them
+
+    - repeats a report the story holds ``REPORTS_PER_KEY`` times (same quantity, value, speaker
+      and outlet), or a value it holds ``REPORTS_PER_VALUE`` times from any sources (the side has
+      enough sources to show; more outlets saying 14 add no new side), or
+    - once the story holds ``MAX_CLAIMS`` claims, repeats a value it holds at all;
+
+    and always once it holds ``HARD_MAX_CLAIMS``. An article is kept or dropped whole, so a denial
+    never loses the claim it denies."""
+    if len(held) >= HARD_MAX_CLAIMS:
+        return True
+    values = Counter(_report_key(c, articles, with_source=False) for c in held)
     if len(held) >= MAX_CLAIMS:
-        values = {_report_key(c, articles, with_source=False) for c in held}
-        return all(_report_key(c, articles, with_source=False) in values for c in added)
-    counts = Counter(_report_key(c, articles, with_source=True) for c in held)
-    return all(counts[_report_key(c, articles, with_source=True)] >= REPORTS_PER_KEY for c in added)
+        return all(values[_report_key(c, articles, with_source=False)] > 0 for c in added)
+    reports = Counter(_report_key(c, articles, with_source=True) for c in held)
+    return all(
+        reports[_report_key(c, articles, with_source=True)] >= REPORTS_PER_KEY
+        or values[_report_key(c, articles, with_source=False)] >= REPORTS_PER_VALUE
+        for c in added
+    )
 
 
 def _kept_articles(articles: dict[str, ArticleInfo], order: tuple[str, ...], claims: tuple[Claim, ...]) -> dict[str, ArticleInfo]:

@@ -101,3 +101,16 @@ def test_an_old_article_replayed_after_the_window_keeps_its_claims_idempotent():
     # "a" left the recent window but its claim is kept, so it is still known
     again, events = apply(rec, _linked("a", 14, "police", "Reuters"), T0)
     assert again == rec and events == []
+
+
+def test_claims_stay_bounded_with_many_outlets_and_many_values():
+    from pipeline import storystate
+
+    rec, _ = apply(None, _linked("a", 14, "police", "Reuters"), T0)
+    for i in range(40):  # forty outlets repeat the police figure
+        rec, _ = apply(rec, _linked(f"o-{i}", 14, "police", f"Outlet {i}"), T0)
+    assert sum(c.value.lo == 14 for c in rec.claims) == storystate.REPORTS_PER_VALUE
+    for i in range(storystate.HARD_MAX_CLAIMS + 50):  # a stream where every report has a new figure
+        rec, _ = apply(rec, _linked(f"v-{i}", 100 + i, "police", f"Outlet {i}"), T0)
+    assert storystate.MAX_CLAIMS <= len(rec.claims) <= storystate.HARD_MAX_CLAIMS
+    assert rec.story().size == 1 + 40 + storystate.HARD_MAX_CLAIMS + 50
