@@ -68,7 +68,8 @@ class Outcome:
     in_stories: int  # article ids over all story documents, with repeats
     stories: frozenset[frozenset[str]]
     claims: int
-    contradictions: dict[str, int]  # contradiction id -> version
+    contradictions: dict[str, int]  # contradiction id -> version (how many times it changed)
+    disputes: dict[str, tuple[str, ...]]  # contradiction id -> its sides' values
     alerts: dict[str, str]  # alert id -> status
     posts: int  # requests the webhook answered 200
     requests: int  # all requests, 429s included
@@ -78,6 +79,7 @@ class Outcome:
         d = asdict(self)
         d["stories"] = len(self.stories)
         d["contradictions"] = len(self.contradictions)
+        d.pop("disputes")
         d["alerts"] = len(self.alerts)
         return d
 
@@ -115,6 +117,7 @@ def outcome(client: Any, s: Settings, corpus: Corpus, hook: ScriptedWebhook, sec
         stories=frozenset(frozenset(st["articles"]) for st in stories),
         claims=count(client, s, "claims"),
         contradictions={c["id"]: int(c.get("version") or 1) for c in contradictions},
+        disputes={c["id"]: tuple(sorted(side["value"] for side in c["sides"])) for c in contradictions},
         alerts={a["id"]: a["status"] for a in alerts},
         posts=len(hook.accepted),
         requests=len(hook.requests),
@@ -161,6 +164,9 @@ def invariant_problems(client: Any, s: Settings, corpus: Corpus, hook: ScriptedW
     alerts = _all(client, s.index("alerts"))
     if not alerts:
         problems.append("no alert at all: the corpus is meant to raise contradictions")
+    versions = sum(int(c.get("version") or 1) for c in _all(client, s.index("contradictions")))
+    if alerts and len(alerts) != versions:
+        problems.append(f"{len(alerts)} alert records for {versions} contradiction versions (one each expected)")
     unsent = {a["id"]: (a["status"], a.get("error")) for a in alerts if a["status"] != "sent"}
     if unsent:
         problems.append(f"alerts not sent: {unsent}")
@@ -189,8 +195,11 @@ def assert_same_as_reference(got: Outcome, ref: Outcome) -> None:
         f"stories differ from the uninterrupted run: {len(got.stories - ref.stories)} not in it, "
         f"{len(ref.stories - got.stories)} missing; e.g. {sorted(map(sorted, got.stories - ref.stories))[:2]}")
     assert got.claims == ref.claims
-    assert got.contradictions == ref.contradictions
-    assert set(got.alerts) == set(ref.alerts)
+    # The same disputes with the same sides. How many times each changed on the way (its version,
+    # and so its alert ids) depends on the order in which the story's articles arrived, which the
+    # articles topic's partitions interleave differently in every run; each run's own alerts are
+    # checked against its own versions (one post per version, none twice) by assert_invariants.
+    assert got.disputes == ref.disputes
 
 
 class NotSettled(Exception):
@@ -353,14 +362,14 @@ def _kill_at_held_post(stack: Any, corpus: Corpus, tmp_path: Path, prefix: str, 
 
 
 def test_kill_minus_nine_mid_stream(stack: Any, corpus: Corpus, reference: Outcome, tmp_path: Path) -> None:
-    """SIGKILL a worker mid-stream while it is posting an alert (the webhook holds the 15th post,
+    """SIGKILL a worker mid-stream while it is posting an alert (the webhook holds the 30th post,
     which never completes), start another: nothing lost, nothing doubled, the same stories and
     alerts as without the crash. The orphaned claim is re-sent by the new worker's outbox sweep."""
-    s, client, hook, got, numbers = _kill_at_held_post(stack, corpus, tmp_path, "fault-kill", hold=15, accept=False, min_share=0.25)
+    s, client, hook, got, numbers = _kill_at_held_post(stack, corpus, tmp_path, "fault-kill", hold=30, accept=False, min_share=0.1)
     report("kill -9", got, **numbers)
     assert_invariants(client, s, corpus, hook, got)
     assert_same_as_reference(got, reference)
-    held = hook.requests[14]
+    held = hook.requests[29]
     assert held.status == 0 and sum(1 for p in hook.accepted if p.key == held.key) == 1  # re-sent, once
 
 
