@@ -362,14 +362,14 @@ def _kill_at_held_post(stack: Any, corpus: Corpus, tmp_path: Path, prefix: str, 
 
 
 def test_kill_minus_nine_mid_stream(stack: Any, corpus: Corpus, reference: Outcome, tmp_path: Path) -> None:
-    """SIGKILL a worker mid-stream while it is posting an alert (the webhook holds the 30th post,
+    """SIGKILL a worker mid-stream while it is posting an alert (the webhook holds the 45th post,
     which never completes), start another: nothing lost, nothing doubled, the same stories and
     alerts as without the crash. The orphaned claim is re-sent by the new worker's outbox sweep."""
-    s, client, hook, got, numbers = _kill_at_held_post(stack, corpus, tmp_path, "fault-kill", hold=30, accept=False, min_share=0.1)
+    s, client, hook, got, numbers = _kill_at_held_post(stack, corpus, tmp_path, "fault-kill", hold=45, accept=False, min_share=0.25)
     report("kill -9", got, **numbers)
     assert_invariants(client, s, corpus, hook, got)
     assert_same_as_reference(got, reference)
-    held = hook.requests[29]
+    held = hook.requests[44]
     assert held.status == 0 and sum(1 for p in hook.accepted if p.key == held.key) == 1  # re-sent, once
 
 
