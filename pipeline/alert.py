@@ -26,6 +26,7 @@ import ipaddress
 import logging
 import math
 import re
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -391,9 +392,14 @@ class RateLimiter:
         self._clock, self._sleep = clock, sleep
         self._tokens = float(burst)
         self._at = clock()
+        self._lock = threading.Lock()  # a worker's sender thread and its outbox sweep share it
 
     def acquire(self) -> float:
-        """Take one token; returns how long it waited."""
+        """Take one token; returns how long it waited. Thread-safe: concurrent callers queue."""
+        with self._lock:
+            return self._acquire()
+
+    def _acquire(self) -> float:
         now = self._clock()
         self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
         self._at = now

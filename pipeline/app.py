@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import weakref
 import time
@@ -123,9 +124,12 @@ def create_app(
     linked = app.topic(s.topic("linked"), value_serializer="raw", key_serializer="raw")
     dead = app.topic(s.topic("dead-letters"), value_serializer="raw", key_serializer="raw", partitions=1)
 
-    # Keys are str and values JSON-able dicts (faust's default json serializer); no pickle.
-    link_table = app.Table(f"{s.topic_prefix}-link-state", partitions=1, key_type=str)
-    story_table = app.Table(f"{s.topic_prefix}-story-state", key_type=str)
+    # Keys are str and values compact JSON bytes (no pickle). Bytes, not dicts: a story's state is
+    # held in memory once as one string instead of thousands of small Python objects (4-5x less),
+    # and pydantic reads and writes it without an intermediate dict. A changelog written by an
+    # older version (faust's json serializer, the same JSON bytes) reads back unchanged.
+    link_table = app.Table(f"{s.topic_prefix}-link-state", partitions=1, key_type=str, value_type=bytes)
+    story_table = app.Table(f"{s.topic_prefix}-story-state", key_type=str, value_type=bytes)
 
     state: dict[str, Any] = {"linker": None}
     sources = {s.topic("articles"), s.topic("analysed"), s.topic("linked")}
@@ -187,8 +191,10 @@ def create_app(
     _INFRA = (TransportError, ApiError, ConnectionError, TimeoutError, KafkaError)
 
     async def decode(stage: str, event: Any, model: Any) -> Any:
-        """``event``'s value as ``model``, or ``None`` after dead-lettering a value that does not decode."""
-        metrics.articles.labels(stage, "in").inc()
+        """``event``'s value as ``model``, or ``None`` after dead-lettering a value that does not decode.
+        Only articles count as a stage's input (not the linker's story-retired notices)."""
+        if model is not StoryRetired:
+            metrics.articles.labels(stage, "in").inc()
         try:
             return model.model_validate_json(event.value)
         except ValueError as e:
@@ -228,7 +234,7 @@ def create_app(
     async def handle_link(items: list[tuple[Any, AnalysedArticle]]) -> None:
         linker = state["linker"]
         if linker is None:
-            linker = state["linker"] = linker_factory(list(link_table.values()))
+            linker = state["linker"] = linker_factory([json.loads(v) for v in link_table.values()])
             log.info("linker restored with %d live stories", linker.live_stories)
         out = []
         changed: dict[str, None] = {}  # stories whose exported state changed in this batch, in order
@@ -255,7 +261,7 @@ def create_app(
                 if sid in retired:
                     link_table.pop(sid, None)  # its contribution moved to the retired aggregate
                 else:
-                    link_table[sid] = exported
+                    link_table[sid] = json.dumps(exported, separators=(",", ":"), ensure_ascii=False).encode()
         if retired:
             metrics.retired_stories.inc(len(retired))
         metrics.live_stories.set(linker.live_stories)
@@ -290,7 +296,7 @@ def create_app(
             key = la.link.story
             if key not in latest:
                 raw = story_table.get(key)
-                latest[key] = StoryRecord.model_validate(raw) if raw else None
+                latest[key] = StoryRecord.model_validate_json(raw) if raw else None
             with metrics.stage_seconds.labels("contradict").time():
                 record, changes = apply(latest[key], la, _utc(event.message.timestamp))
             if record is not latest[key]:
@@ -302,7 +308,7 @@ def create_app(
         # the table writes come last: a crash before them replays the batch and its idempotent effects
         for key, event in dirty.items():
             with _current(event):
-                story_table[key] = latest[key].model_dump(mode="json")  # type: ignore[union-attr]
+                story_table[key] = latest[key].model_dump_json().encode()  # type: ignore[union-attr]
         for key, event in drop.items():
             with _current(event):
                 story_table.pop(key, None)  # retired: its documents stay searchable in the index
@@ -352,6 +358,13 @@ def create_app(
             read = app.consumer._read_offset.get(tp)  # faust keeps no public accessor for it
             metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, (high or 0) - ((read + 1) if read is not None else 0)))
             metrics.partition_idle.labels(tp.topic, str(tp.partition)).set(now - progress[tp])
+
+    @app.on_before_shutdown.connect
+    async def _drain_alerts(app: Any, **kw: Any) -> None:
+        # a clean stop sends what is queued (briefly); what is left stays claimed in the outbox and
+        # any worker's sweep sends it after alert_pending_timeout_s
+        if not await asyncio.get_running_loop().run_in_executor(None, effects.sender.join, s.alert_timeout_s):
+            log.warning("stopping with %d alert(s) unsent; the outbox sweep will send them", len(effects.sender.queued()))
 
     @app.timer(interval=s.alert_retry_interval_s)
     async def alert_outbox() -> None:

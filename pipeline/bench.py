@@ -174,6 +174,17 @@ def percentiles(values: Sequence[float], qs: Sequence[float] = (50, 95, 99)) -> 
     return out
 
 
+def cpu_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """CPU seconds used between two :meth:`BenchStack.cpu_seconds` readings, process by process
+    (None where a reading is missing)."""
+    def d(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None else round(b - a, 2)
+
+    out: dict[str, Any] = {k: d(before.get(k), after.get(k)) for k in ("broker", "search", "bench")}
+    out["workers"] = [d(a, b) for a, b in zip(before.get("workers", []), after.get("workers", []))]
+    return out
+
+
 def ratio(numerator: float | None, denominator: float | None) -> float | None:
     """``numerator / denominator``, or None when either is missing or the denominator is not positive."""
     if numerator is None or denominator is None or not denominator > 0:
@@ -383,6 +394,17 @@ def process_memory(pid: int) -> dict[str, int]:
     except OSError:
         return {}
     return out
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU seconds a live process has used, from ``/proc/<pid>/stat``; None when
+    it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 # ------------------------------------------------------------------------------- webhook stand-in
@@ -678,6 +700,16 @@ class BenchStack:
     def memory(self) -> list[dict[str, int]]:
         return [process_memory(p.pid) for p in self.procs]
 
+    def cpu_seconds(self) -> dict[str, Any]:
+        """CPU seconds used so far by each process of the stack: where the machine's time goes."""
+        t = os.times()
+        return {
+            "workers": [process_cpu_seconds(p.pid) for p in self.procs],
+            "broker": process_cpu_seconds(self.stack.broker.process.pid),
+            "search": process_cpu_seconds(self.stack.search.server.pid),
+            "bench": t.user + t.system,  # this process: the producer, index polling, the webhook
+        }
+
     def stage_seconds(self) -> dict[str, float]:
         """Seconds per stage summed over the workers (their Prometheus histograms)."""
         total: dict[str, float] = {}
@@ -809,8 +841,10 @@ def _run_workers(opts: BenchOptions, base: Settings, workers: int, articles: Seq
         progress(f"{label}: starting", 0, None)
         out["ready_s"] = bs.wait_ready()
         progress(f"{label}: starting", 1, 1)
+        cpu0 = bs.cpu_seconds()
         produced = bs.produce(articles, progress=progress, stage=f"{label}: produce")
         end = bs.wait_indexed(len(articles), stage=f"{label}: indexed", progress=progress, stall_s=opts.stall_s)
+        out["cpu_s"] = cpu_delta(cpu0, bs.cpu_seconds())
         first = min(produced.values())
         rate = Rate(f"end to end, {label}", workers, len(articles), words, end - first)
         out["rate"] = rate.to_json()
@@ -1138,6 +1172,12 @@ def results_table(results: dict[str, Any]) -> Any:  # -> rich.table.Table
     for key, r in runs.items():
         peak = ", ".join(_f((m or 0) / 1e6, "{:,.0f}") for m in results["memory"]["peak_rss_per_worker"].get(key, []))
         t.add_row(r["rate"]["label"], _f(r["rate"]["articles_per_s"]), _f(r["rate"]["words_per_s"], "{:,.0f}"), f"peak RSS MB: {peak}")
+        cpu = r.get("cpu_s")
+        if cpu:
+            workers = " + ".join(_f(w, "{:,.0f}") for w in cpu.get("workers", []))
+            t.add_row("  CPU seconds in that run", "", "", f"worker(s) {workers}, broker {_f(cpu.get('broker'), '{:,.0f}')}, "
+                      f"search {_f(cpu.get('search'), '{:,.0f}')}, bench {_f(cpu.get('bench'), '{:,.0f}')} "
+                      f"(wall {_f(r['rate']['seconds'], '{:,.0f}')} s)")
     lat = results.get("latency") or {}
     for key, lbl in (("indexed_s", "produce → indexed"), ("alert_s", "produce → alert")):
         p = lat.get(key) or {}
@@ -1173,6 +1213,7 @@ __all__ = [
     "StallError",
     "Target",
     "component_seconds",
+    "cpu_delta",
     "generate_article",
     "generate_articles",
     "growth",
@@ -1186,6 +1227,7 @@ __all__ = [
     "percentiles",
     "perturb",
     "prepare_text",
+    "process_cpu_seconds",
     "process_memory",
     "ratio",
     "results_table",

@@ -53,8 +53,9 @@ def stop_worker(proc: subprocess.Popen, grace: float = 15.0) -> None:
 
 def wait_until_settled(client, s: Settings, expected_articles: int, *, timeout: float, quiet_s: float = 4.0,
                        worker: subprocess.Popen | None = None, tick=None) -> bool:
-    """Wait until the articles index holds ``expected_articles`` documents and the contradiction and
-    alert counts have not changed for ``quiet_s`` seconds. False on timeout or worker exit."""
+    """Wait until the articles index holds ``expected_articles`` documents, no alert is waiting to be
+    sent (status ``pending``: workers send alerts after indexing, from a queue), and the counts have
+    not changed for ``quiet_s`` seconds. False on timeout or worker exit."""
     from .search import count
 
     deadline = time.monotonic() + timeout
@@ -63,14 +64,15 @@ def wait_until_settled(client, s: Settings, expected_articles: int, *, timeout: 
         if worker is not None and worker.poll() is not None:
             return False
         try:
-            now = (count(client, s, "articles"), count(client, s, "contradictions"), count(client, s, "alerts"))
+            pending = count(client, s, "alerts", {"term": {"status": "pending"}})
+            now = (count(client, s, "articles"), count(client, s, "contradictions"), count(client, s, "alerts"), pending)
         except Exception:  # noqa: BLE001 - index not there yet
             now = None
         if tick:
             tick(now[0] if now else 0)
         if now != last:
             last, stable_since = now, time.monotonic()
-        elif now and now[0] >= expected_articles and time.monotonic() - stable_since >= quiet_s:
+        elif now and now[0] >= expected_articles and now[3] == 0 and time.monotonic() - stable_since >= quiet_s:
             return True
         time.sleep(0.5)
     return False

@@ -28,6 +28,7 @@ class Metrics:
     retired_stories: Counter
     contradictions: Counter
     alerts: Counter
+    alert_queue: Gauge
     es_docs: Counter
     es_errors: Counter
     last_processed: Gauge
@@ -73,6 +74,11 @@ class Metrics:
                 "crosswire_alerts",
                 "Alert deliveries; outcome is sent, printed, failed, duplicate (already sent, skipped), held (an update waiting for its digest) or recovered (found already posted in Slack, not re-sent).",
                 ["channel", "outcome"],
+                registry=r,
+            ),
+            alert_queue=Gauge(
+                "crosswire_alert_queue",
+                "Alerts claimed by this worker and waiting for (or in) its sender thread.",
                 registry=r,
             ),
             es_docs=Counter(

@@ -6,7 +6,9 @@ it first appears and once per update (a side or source added). The alerts index 
 
 1. the record is written with op ``create`` (status ``pending``) *before* anything is sent, so a
    replayed event or a second worker never posts the same message twice;
-2. the message is sent, and the outcome written back (``sent``, ``printed``, or ``failed`` with its
+2. the message is sent (a worker claims in line, while it indexes, and sends from a queue served
+   by a thread of its own, so a slow or rate-limited Slack never holds indexing; the sender renews
+   the claim just before sending), and the outcome written back (``sent``, ``printed``, or ``failed`` with its
    error and a ``next_attempt`` time), so failed alerts stay visible in the index;
 3. :func:`retry_due` (run periodically by each worker) re-sends failed records whose time has come
    with exponential back-off, and pending records older than a timeout (their worker died between
@@ -38,7 +40,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -199,7 +201,17 @@ def _hold_for(client: Any, s: Settings, story: str, now: datetime) -> tuple[str,
     return digest_id(story, start), end
 
 
-def deliver(
+@dataclasses.dataclass(frozen=True)
+class Claimed:
+    """An alert this worker has claimed in the outbox (status ``pending``) and is to send: the
+    record, the lease that proves the claim, and the ``failed`` record it took over, if any."""
+
+    record: AlertRecord
+    lease: Lease
+    earlier: AlertRecord | None = None
+
+
+def claim(
     client: Any,
     s: Settings,
     alerter: Alerter,
@@ -209,10 +221,10 @@ def deliver(
     *,
     metrics: Metrics,
     clock: Callable[[], datetime],
-) -> AlertRecord | None:
-    """Claim the alert's dedupe key, send it, store the outcome. Returns the final record (status
-    ``held`` when the update waits for a digest), or None when the key was already claimed
-    (nothing sent)."""
+) -> Claimed | AlertRecord | None:
+    """Persist the alert's outbox record under its dedupe key, before anything is sent. Returns the
+    claim to send (:class:`Claimed`), the record itself when the update is held for a digest, or
+    None when the key was already claimed (a replay or another worker: nothing to send)."""
     now = clock()
     record = AlertRecord(
         id=alert_id(c),
@@ -241,7 +253,43 @@ def deliver(
         log.info("alert %s held for digest %s until %s", record.id, record.digest, record.next_attempt,
                  extra={"alert": record.id, "contradiction": c.id, "story": c.story})
         return record
-    return _send(client, s, alerter, record, lease, metrics=metrics, clock=clock, earlier=earlier)
+    return Claimed(record, lease, earlier)
+
+
+def send_claimed(client: Any, s: Settings, alerter: Alerter, claimed: Claimed, *, metrics: Metrics,
+                 clock: Callable[[], datetime]) -> AlertRecord | None:
+    """Send an alert claimed a while ago (it waited in the worker's sender queue). The claim is
+    renewed first, with its lease: if the outbox sweep of another worker took it over meanwhile
+    (it looked abandoned), this returns None and sends nothing, so it is never posted twice. The
+    renewal also restarts ``created``, which bounds when this delivery may reach Slack."""
+    mine = claimed.record.model_copy(update={"created": clock()})
+    lease = persist(take_over_alert, client, s, mine, claimed.lease, metrics=metrics)
+    if lease is None:
+        metrics.alerts.labels(alerter.channel, "taken_over").inc()
+        log.info("alert %s was taken over by the outbox sweep before it was sent", mine.id, extra={"alert": mine.id})
+        return None
+    return _send(client, s, alerter, mine, lease, metrics=metrics, clock=clock, earlier=claimed.earlier)
+
+
+def deliver(
+    client: Any,
+    s: Settings,
+    alerter: Alerter,
+    c: Contradiction,
+    story_title: str,
+    kind: Literal["new", "update"],
+    *,
+    metrics: Metrics,
+    clock: Callable[[], datetime],
+) -> AlertRecord | None:
+    """Claim the alert's dedupe key, send it at once, store the outcome. Returns the final record
+    (status ``held`` when the update waits for a digest), or None when the key was already claimed
+    (nothing sent). Workers claim in line and send from a queue instead (:func:`claim`,
+    :func:`send_claimed`)."""
+    got = claim(client, s, alerter, c, story_title, kind, metrics=metrics, clock=clock)
+    if not isinstance(got, Claimed):
+        return got
+    return _send(client, s, alerter, got.record, got.lease, metrics=metrics, clock=clock, earlier=got.earlier)
 
 
 def retry_due(
@@ -253,6 +301,7 @@ def retry_due(
     clock: Callable[[], datetime],
     watch: dict[str, tuple[Lease, float]] | None = None,
     monotonic: Callable[[], float] = time.monotonic,
+    queued: Callable[[], Collection[str]] = frozenset,
 ) -> int:
     """Re-send what the outbox holds as due (see the module docstring), then send the digests whose
     window has ended (:func:`flush_digests`). Returns how many were taken.
@@ -260,12 +309,15 @@ def retry_due(
     ``watch`` (kept by the caller between rounds) guards pending claims: one is taken over only
     after this sweeper has seen it unchanged for ``alert_pending_timeout_s`` on its own clock. A
     claim's ``created`` alone is not enough: after a search-server outage every in-flight claim
-    looks old, while its sender is about to store the outcome. Without ``watch``, ``created`` decides."""
+    looks old, while its sender is about to store the outcome. Without ``watch``, ``created`` decides.
+    ``queued`` gives the ids waiting in this process's own sender queue: they are not abandoned,
+    however long they wait (their sender renews the claim before sending)."""
     taken = 0
     now_m = monotonic()
     pending_seen: set[str] = set()
+    mine_queued = queued()
     for record, lease in due_alerts(client, s, clock(), pending_timeout_s=s.alert_pending_timeout_s):
-        if not record.body:
+        if not record.body or record.id in mine_queued:
             continue  # a record from before bodies were stored: nothing to rebuild the message from
         if record.status == "pending" and watch is not None:
             pending_seen.add(record.id)
@@ -402,4 +454,4 @@ def _settle_members(client: Any, s: Settings, final: AlertRecord, digest: Digest
         persist(take_over_alert, client, s, m.model_copy(update=update), lease, metrics=metrics)
 
 
-__all__ = ["alert_id", "deliver", "flush_digests", "persist", "posted_since", "retry_due"]
+__all__ = ["Claimed", "alert_id", "claim", "deliver", "send_claimed", "flush_digests", "persist", "posted_since", "retry_due"]

@@ -616,10 +616,11 @@ def list_contradictions(
     return _sources(resp)
 
 
-def count(client: Elasticsearch, settings: Settings, index_name: str) -> int:
-    """Documents in ``settings.index(index_name)``; 0 when the index does not exist."""
+def count(client: Elasticsearch, settings: Settings, index_name: str, query: dict[str, Any] | None = None) -> int:
+    """Documents in ``settings.index(index_name)`` (matching ``query`` when given); 0 when the index
+    does not exist."""
     try:
-        return int(client.count(index=settings.index(index_name))["count"])
+        return int(client.count(index=settings.index(index_name), **({"query": query} if query else {}))["count"])
     except NotFoundError:
         return 0
 

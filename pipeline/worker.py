@@ -1,8 +1,10 @@
 """What a worker process needs besides faust: its effects (index, alert) and its start-up.
 
-:class:`StoryEffects` is stages 6 and 7 for one linked article: it writes the article, its claims,
-its story and the contradictions that changed, then raises alerts for contradictions that are new or
-updated. Every write is idempotent; an alert's dedupe key is persisted before it is sent.
+:class:`StoryEffects` is stages 6 and 7 for a batch of linked articles: it writes the articles, their
+claims, their stories and the contradictions that changed, then claims an alert for each
+contradiction that is new or updated. Every write is idempotent; an alert's dedupe key is persisted
+(claimed) in line, before the batch's table writes, and the message is sent by :class:`AlertSender`,
+a thread of its own, so Slack's pace (about one message per second) never holds indexing.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import queue
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
@@ -19,13 +23,72 @@ from typing import Any
 from .alert import Alerter, make_alerter
 from .documents import article_doc, claim_docs, contradiction_doc, story_doc
 from .metrics import Metrics
-from .notify import deliver, retry_due
+from .notify import Claimed, claim, retry_due, send_claimed
 from .search import SearchSink, make_client
 from .settings import Settings
 from .storystate import Event, StoryRecord
 from .types import LinkedArticle
 
 log = logging.getLogger("crosswire.worker")
+
+
+class AlertSender:
+    """Sends claimed alerts in claim order from one daemon thread (order matters: an update is
+    threaded under its contradiction's first post, which must have been sent before it).
+
+    Nothing is lost if the process dies with alerts queued: their outbox records are ``pending``
+    and the outbox sweep of any worker re-sends them after ``alert_pending_timeout_s``. This
+    process's own sweep skips the ids still in its queue (:meth:`queued`)."""
+
+    def __init__(self, send: Callable[[Claimed], object], *, metrics: Metrics | None = None) -> None:
+        self._send = send
+        self._metrics = metrics
+        self._queue: queue.Queue[Claimed] = queue.Queue()
+        self._ids: dict[str, None] = {}  # queued or being sent
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def put(self, claimed: Claimed) -> None:
+        with self._lock:
+            self._ids[claimed.record.id] = None
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="crosswire-alert-sender", daemon=True)
+                self._thread.start()
+            self._gauge()
+        self._queue.put(claimed)
+
+    def queued(self) -> frozenset[str]:
+        """Ids claimed by this process and not yet settled."""
+        with self._lock:
+            return frozenset(self._ids)
+
+    def join(self, timeout_s: float) -> bool:
+        """Wait until the queue is empty (or ``timeout_s`` passed); True when it is."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._ids:
+                    return True
+            time.sleep(0.01)
+        with self._lock:
+            return not self._ids
+
+    def _gauge(self) -> None:
+        if self._metrics is not None:
+            self._metrics.alert_queue.set(len(self._ids))
+
+    def _run(self) -> None:
+        while True:
+            claimed = self._queue.get()
+            try:
+                self._send(claimed)
+            except Exception:  # noqa: BLE001 - the record stays pending; the outbox sweep re-sends it
+                log.exception("sending alert %s failed; the outbox sweep will retry it", claimed.record.id,
+                              extra={"alert": claimed.record.id})
+            finally:
+                with self._lock:
+                    self._ids.pop(claimed.record.id, None)
+                    self._gauge()
 
 
 class StoryEffects:
@@ -51,6 +114,12 @@ class StoryEffects:
         self.clock = clock
         self.write_retry_s = write_retry_s
         self._pending_watch: dict = {}  # the outbox sweep's memory of pending claims (see notify.retry_due)
+        self.sender = AlertSender(self._send, metrics=metrics)
+
+    def _send(self, claimed: Claimed) -> None:
+        t0 = time.perf_counter()
+        send_claimed(self.client, self.s, self.alerter, claimed, metrics=self.metrics, clock=self.clock)
+        self.metrics.stage_seconds.labels("alert").observe(time.perf_counter() - t0)
 
     def actions(self, batch: Sequence[tuple[LinkedArticle, StoryRecord, Sequence[Event]]]) -> list[dict]:
         """The documents one batch writes: each article and its claims, and the LAST state of each
@@ -99,9 +168,9 @@ class StoryEffects:
             delay = min(self.write_retry_s, delay * 2)
 
     def apply_sync(self, batch: Sequence[tuple[LinkedArticle, StoryRecord, Sequence[Event]]]) -> None:
-        """Index a batch in one bulk request, then raise its alerts in order. Replaying a batch (after
-        a crash or an infrastructure error) rewrites the same documents and re-sends nothing that was
-        already claimed in the outbox."""
+        """Index a batch in one bulk request, then claim its alerts in order and queue them for the
+        sender thread. Replaying a batch (after a crash or an infrastructure error) rewrites the same
+        documents and claims nothing that was already claimed in the outbox."""
         if not batch:
             return
         self.metrics.articles.labels("index", "in").inc(len(batch))
@@ -110,9 +179,9 @@ class StoryEffects:
         for la, record, changes in batch:
             for kind, c in changes:
                 self.metrics.contradictions.labels(c.kind, kind).inc()
-                t0 = time.perf_counter()
-                deliver(self.client, self.s, self.alerter, c, record.title, kind, metrics=self.metrics, clock=self.clock)
-                self.metrics.stage_seconds.labels("alert").observe(time.perf_counter() - t0)
+                got = claim(self.client, self.s, self.alerter, c, record.title, kind, metrics=self.metrics, clock=self.clock)
+                if isinstance(got, Claimed):
+                    self.sender.put(got)
 
     async def apply(self, batch: Sequence[tuple[LinkedArticle, StoryRecord, Sequence[Event]]], loop: asyncio.AbstractEventLoop) -> None:
         await loop.run_in_executor(None, self.apply_sync, batch)
@@ -120,7 +189,8 @@ class StoryEffects:
     def retry_alerts(self) -> int:
         """Re-send failed alerts whose time has come and claimed ones whose worker died."""
         try:
-            return retry_due(self.client, self.s, self.alerter, metrics=self.metrics, clock=self.clock, watch=self._pending_watch)
+            return retry_due(self.client, self.s, self.alerter, metrics=self.metrics, clock=self.clock, watch=self._pending_watch,
+                             queued=self.sender.queued)
         except Exception:  # noqa: BLE001 - the search server may be down; the next round tries again
             log.warning("alert outbox sweep failed; will retry", exc_info=True)
             return 0
@@ -175,4 +245,4 @@ def run_worker(s: Settings) -> None:
     Worker(app, loglevel=s.log_level, quiet=True, logging_config=logging_config(s.log_format, s.log_level)).execute_from_commandline()
 
 
-__all__ = ["StoryEffects", "run_worker"]
+__all__ = ["AlertSender", "StoryEffects", "run_worker"]

@@ -31,8 +31,11 @@ def _produce(s, records):
 
 
 def _settled(client, s, n_articles: int, state: dict) -> bool:
-    now = (count(client, s, "articles"), count(client, s, "contradictions"), count(client, s, "alerts"))
-    if now[0] >= n_articles and now == state.get("last"):
+    """Everything indexed, every alert claimed and none still waiting in a sender queue, and all
+    of that unchanged for 3 s (alerts are sent by a thread of their own, after indexing)."""
+    pending = count(client, s, "alerts", {"term": {"status": "pending"}})
+    now = (count(client, s, "articles"), count(client, s, "contradictions"), count(client, s, "alerts"), pending)
+    if now[0] >= n_articles and now[3] == 0 and now == state.get("last"):
         state["stable"] = state.get("stable", 0) + 1
     else:
         state["stable"] = 0

@@ -324,13 +324,14 @@ def test_reference_run_has_stories_claims_and_alerts(reference: Outcome, corpus:
 
 
 def _kill_at_held_post(stack: Any, corpus: Corpus, tmp_path: Path, prefix: str, *, hold: int, accept: bool,
-                       min_share: float = 0.0) -> tuple[Settings, Any, ScriptedWebhook, Outcome, dict[str, Any]]:
-    """Run a worker until the webhook holds its ``hold``-th post (``min_share`` of the stream
-    indexed by then), SIGKILL it with the post in flight, start another worker on the same group
-    and wait until everything settled. Returns settings, client, webhook, outcome and numbers."""
+                       min_share: float = 0.0, **extra: Any) -> tuple[Settings, Any, ScriptedWebhook, Outcome, dict[str, Any]]:
+    """Run a worker until the webhook holds its ``hold``-th post and ``min_share`` of the stream is
+    indexed (alerts are sent by a thread of their own, so indexing goes on behind a held post),
+    SIGKILL it with the post in flight, start another worker on the same group and wait until
+    everything settled. Returns settings, client, webhook, outcome and numbers."""
     hook = ScriptedWebhook()
     hook.hold(hold, accept=accept)
-    s = settings_for(tmp_path, prefix, stack, hook)
+    s = settings_for(tmp_path, prefix, stack, hook, **extra)
     client = prepare(s)
     log = tmp_path / "worker.log"
     first = start_worker(s, log)
@@ -340,6 +341,9 @@ def _kill_at_held_post(stack: Any, corpus: Corpus, tmp_path: Path, prefix: str, 
         n = len(corpus.records)
         wait_for(lambda: first.poll() is not None or hook.holding.is_set(), 180, interval=0.05,
                  what=f"post {hold} to reach the webhook")
+        if min_share > 0:
+            wait_for(lambda: first.poll() is not None or count(client, s, "articles") >= n * min_share, 180, interval=0.05,
+                     what=f"{min_share:.0%} of the stream indexed behind the held post")
         assert first.poll() is None, tail(log)
         os.kill(first.pid, signal.SIGKILL)
         first.wait(10)
@@ -362,14 +366,21 @@ def _kill_at_held_post(stack: Any, corpus: Corpus, tmp_path: Path, prefix: str, 
 
 
 def test_kill_minus_nine_mid_stream(stack: Any, corpus: Corpus, reference: Outcome, tmp_path: Path) -> None:
-    """SIGKILL a worker mid-stream while it is posting an alert (the webhook holds the 45th post,
-    which never completes), start another: nothing lost, nothing doubled, the same stories and
-    alerts as without the crash. The orphaned claim is re-sent by the new worker's outbox sweep."""
-    s, client, hook, got, numbers = _kill_at_held_post(stack, corpus, tmp_path, "fault-kill", hold=45, accept=False, min_share=0.25)
+    """SIGKILL a worker mid-stream while it is posting an alert (the webhook holds the 5th post,
+    which never completes, while indexing goes on and more alerts are claimed behind it), start
+    another: nothing lost, nothing doubled, the same stories and alerts as without the crash. The
+    orphaned claims, the one in flight and the queued ones, are re-sent by the new worker's
+    outbox sweep."""
+    # the held post must outlast the wait for a quarter of the stream: a 30 s HTTP timeout (and a
+    # pending timeout above it, as settings require) instead of the suite's fast 2 s
+    s, client, hook, got, numbers = _kill_at_held_post(stack, corpus, tmp_path, "fault-kill", hold=5, accept=False, min_share=0.25,
+                                                       alert_timeout_s=30.0, alert_pending_timeout_s=35.0)
     report("kill -9", got, **numbers)
+    # the kill left claimed, unsent alerts behind the held one: the sender queue was not empty
+    assert numbers["alerts_at_kill"].get("pending", 0) >= 2, numbers
     assert_invariants(client, s, corpus, hook, got)
     assert_same_as_reference(got, reference)
-    held = hook.requests[44]
+    held = hook.requests[4]
     assert held.status == 0 and sum(1 for p in hook.accepted if p.key == held.key) == 1  # re-sent, once
 
 

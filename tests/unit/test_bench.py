@@ -8,6 +8,7 @@ import math
 import os
 import random
 import subprocess
+import time
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -327,3 +328,21 @@ def test_a_hop_that_carries_the_upstream_timestamp_is_not_a_hop_time() -> None:
     hops = hop_latencies(produced, [("articles", topic), ("analysed", dict(topic)), ("indexed", {"a": 2.01, "b": 3.01})])
     assert hops["articles → analysed"] == {"carried": True, "n": 0}
     assert hops["articles → indexed"]["p50"] == pytest.approx(2.0)
+
+
+def test_process_cpu_seconds_grows_with_work_and_deltas_are_per_process():
+    import os
+
+    from pipeline.bench import cpu_delta, process_cpu_seconds
+
+    before = process_cpu_seconds(os.getpid())
+    assert before is not None and before > 0
+    end = time.process_time() + 0.3
+    while time.process_time() < end:
+        pass
+    after = process_cpu_seconds(os.getpid())
+    assert after is not None and after - before >= 0.2
+    assert process_cpu_seconds(2**22 + 12345) is None  # no such process
+    d = cpu_delta({"workers": [1.0, 2.0], "broker": 5.0, "search": None, "bench": 1.0},
+                  {"workers": [4.5, 2.5], "broker": 7.25, "search": 3.0, "bench": 1.5})
+    assert d == {"workers": [3.5, 0.5], "broker": 2.25, "search": None, "bench": 0.5}

@@ -472,3 +472,101 @@ def test_update_posted_before_its_thread_was_known_is_found_in_the_channel(es_se
     assert len(api.posts_of(record.id)) == 1 and len(api.calls) == 2
     assert [m for m, _ in api.reads] == ["conversations.replies", "conversations.history"]
     assert first is not None and _stored(client, s, record.id)["status"] == "sent"
+
+
+# ----------------------------------------------------------- claimed in line, sent from a queue
+
+
+def test_a_queued_claim_taken_over_by_a_sweep_is_not_sent_again(es_settings, api):
+    """The sender renews its claim just before posting: if another worker's sweep took the alert
+    over while it waited in the queue, the queued copy posts nothing."""
+    from pipeline.notify import Claimed, claim, send_claimed
+    from pipeline.search import get_alert, take_over_alert
+
+    s = es_settings.model_copy(update={"slack_bot_token": SecretStr("xoxb-t"), "slack_channel": "#desk", "slack_api_url": api.url,
+                                       "slack_allowed_hosts": ("127.0.0.1",), "es_index_prefix": "queued1"})
+    client = make_client(s)
+    ensure_templates(client, s)
+    alerter, metrics = make_alerter(s), Metrics.create()
+    got = claim(client, s, alerter, _contradiction(1, ("14", "19")), "Raid", "new", metrics=metrics, clock=lambda: T0)
+    assert isinstance(got, Claimed) and got.record.status == "pending"
+    assert _stored(client, s, got.record.id)["status"] == "pending"  # persisted before anything is sent
+    assert api.calls == []
+    # another worker's sweep takes the claim over (it looked abandoned)
+    stored, lease = get_alert(client, s, got.record.id)
+    assert take_over_alert(client, s, stored.model_copy(update={"created": T0 + timedelta(minutes=5)}), lease) is not None
+    assert send_claimed(client, s, alerter, got, metrics=metrics, clock=lambda: T0 + timedelta(minutes=6)) is None
+    assert api.calls == []
+    # a claim nobody touched is sent once, and its outcome stored
+    second = claim(client, s, alerter, _contradiction(2, ("14", "19", "23")), "Raid", "update", metrics=metrics, clock=lambda: T0)
+    assert isinstance(second, Claimed)
+    final = send_claimed(client, s, alerter, second, metrics=metrics, clock=lambda: T0 + timedelta(seconds=3))
+    assert final is not None and final.status == "sent" and len(api.calls) == 1
+    assert _stored(client, s, second.record.id)["status"] == "sent"
+    # a replayed event claims nothing
+    assert claim(client, s, alerter, _contradiction(2, ("14", "19", "23")), "Raid", "update", metrics=metrics, clock=lambda: T0) is None
+
+
+def test_the_sweep_leaves_claims_in_this_workers_queue_alone(es_settings):
+    """However long a claim waits in this worker's own queue, its sweep does not take it over;
+    once the id has left the queue (the process died, say) the usual timeout applies."""
+    from pipeline.notify import Claimed, claim, retry_due
+
+    hook = FlakyWebhook()
+    hook.down = False
+    s = es_settings.model_copy(update={"slack_webhook_url": SecretStr(hook.url), "slack_allowed_hosts": ("127.0.0.1",),
+                                       "es_index_prefix": "queued2", "alert_pending_timeout_s": 60.0})
+    client = make_client(s)
+    ensure_templates(client, s)
+    alerter, metrics = make_alerter(s, sleep=lambda _d: None), Metrics.create()
+    got = claim(client, s, alerter, _contradiction(1, ("3", "5")), "Raid", "new", metrics=metrics, clock=lambda: T0)
+    assert isinstance(got, Claimed)
+    clock = lambda: T0 + timedelta(minutes=30)  # noqa: E731
+    watch: dict = {}
+    mono = [0.0]
+    for queued in ({got.record.id}, {got.record.id}, set()):
+        taken = retry_due(client, s, alerter, metrics=metrics, clock=clock, watch=watch, monotonic=lambda: mono[0],
+                          queued=lambda q=queued: q)
+        mono[0] += s.alert_pending_timeout_s + 1
+        assert taken == 0 and hook.accepted == []
+    # out of the queue and seen unchanged for the timeout: taken over and sent, once
+    assert retry_due(client, s, alerter, metrics=metrics, clock=clock, watch=watch, monotonic=lambda: mono[0]) == 1
+    assert len(hook.accepted) == 1 and _stored(client, s, got.record.id)["status"] == "sent"
+    hook.server.shutdown()
+
+
+def test_alert_sender_sends_in_claim_order_without_blocking_the_caller(caplog):
+    """``put`` returns at once while a send is stuck; sends happen one at a time in claim order; an
+    exception in one send is logged and does not stop the next; ``queued`` names what is unsettled."""
+    from pipeline.notify import Claimed
+    from pipeline.types import AlertRecord
+    from pipeline.worker import AlertSender
+
+    gate = threading.Event()
+    sent: list[str] = []
+
+    def send(c: Claimed) -> None:
+        if c.record.id == "a1":
+            gate.wait(10)
+        if c.record.id == "a2":
+            raise RuntimeError("search server said no")
+        sent.append(c.record.id)
+
+    metrics = Metrics.create()
+    sender = AlertSender(send, metrics=metrics)
+    recs = [Claimed(AlertRecord(id=f"a{i}", contradiction="c", story="s", kind="new", status="pending", channel="slack"), (1, 1))
+            for i in range(1, 5)]
+    t0 = time.monotonic()
+    for r in recs:
+        sender.put(r)
+    assert time.monotonic() - t0 < 0.5  # the caller (the story agent) never waits for Slack
+    assert sender.queued() == {"a1", "a2", "a3", "a4"}
+    assert metrics.registry.get_sample_value("crosswire_alert_queue") == 4
+    assert not sender.join(0.2) and sent == []
+    gate.set()
+    with caplog.at_level(logging.ERROR, logger="crosswire.worker"):
+        assert sender.join(10)
+    assert sent == ["a1", "a3", "a4"]
+    assert sender.queued() == frozenset()
+    assert metrics.registry.get_sample_value("crosswire_alert_queue") == 0
+    assert any("a2" in r.getMessage() and "outbox sweep" in r.getMessage() for r in caplog.records)
