@@ -54,7 +54,19 @@ Output contract (``pipeline.types.Claim``), field by field
     February, when ... It killed 612"). E.g. ``"detained@may"``, ``"troops@last year"``, ``"attacks@october"``,
     ``"attacks@past two weeks"``, ``"killed@march"``; or a GPE in "in <GPE>" on the predicate or
     counted noun that is not among the GPEs of the first three sentences (``"detained@basra"``).
-    The nearest anchor wins; a nearer main-time DATE makes it ``"main"``.
+    The nearest anchor wins; a nearer main-time DATE makes it ``"main"``. A lone number the
+    model tags as DATE ("has risen to 58") anchors nothing.
+    **Place scope.** A claim that would be ``"main"`` gets ``"<predicate>@<scope>"`` when its
+    clause scopes the count to a wider or another place (``scope`` in claims.yaml):
+    "nationwide", "across/throughout the country" -> ``nationwide``; "worldwide", "around the
+    world" -> ``worldwide``; "across the continent" -> ``continent``; "across Europe" ->
+    ``across europe``; "in 20 cities" -> ``20 cities``, "in cities" -> ``cities``; "in <LOC or
+    GPE>" on the clause's subject or agent that is not a main place ("killed by a quake in
+    eastern China" -> ``killed@china``). The scope must hang on the predicate, counted noun,
+    number or clause verb (subject and agent included), crossing no other clause and no other
+    count ("arrested 12 in Lyon and more than 200 nationwide": only 200); an adjective
+    ("nationwide strike") scopes only its own noun; custody claims take no scope. No explicit
+    place: ``"main"``, comparable with the main event.
     Copula-inherited claims ("it was 19") and nationality claims take the event of their frame.
     Custody claims use predicate ``custody`` in the key (``"main"`` or ``"custody@<anchor>"``).
     ``count`` claims use ``"count:<verb lemma>"`` or ``"count:<verb lemma>@<anchor>"``: generic
@@ -126,6 +138,15 @@ Output contract (``pipeline.types.Claim``), field by field
     Numbers inside a source phrase ("two officials said") are never claims.
 ``denies``
     See ``polarity`` and ``modality``; never points to another article.
+``revision``
+    True when the claim states its figure as a count revised upward: a rising toll verb ("the
+    death toll rose / has risen / climbed / jumped to N", "deaths rose to N", "the number of dead
+    has risen to N", "the toll now stands at N", "topped N" -> [N+1, inf)), the toll as the object
+    of a raising verb ("raising / bringing the death toll to N"), or "N, up from M" on the count's
+    clause. A forecast ("could rise to 50", "is expected to climb to 80") is no claim at all.
+    ``pipeline.contradict`` reads a lower figure of the same quantity as superseded (rule 6a).
+    Claims in the clean blank-line segments of a sentence the parser glued to URL debris are
+    kept (quoted by their segment); the debris segments' entities anchor nothing.
 ``id``
     ``stable_id(article_id, str(start), predicate, theme, str(value) or slot)``: deterministic on
     replay; duplicates (same id) within an article are dropped.
@@ -202,6 +223,13 @@ class Lexicon:
     crowd_nouns: frozenset[str] = frozenset()
     crowd_estimate_verbs: frozenset[str] = frozenset()
     crowd_people: frozenset[str] = frozenset()
+    toll_rising: frozenset[str] = frozenset()
+    toll_exceeding: frozenset[str] = frozenset()
+    toll_raising: frozenset[str] = frozenset()
+    toll_risers: frozenset[str] = frozenset()
+    scope_adverbs: dict[str, str] = field(default_factory=dict)
+    scope_nouns: dict[str, str] = field(default_factory=dict)
+    scope_places: frozenset[str] = frozenset()
 
     @classmethod
     def from_mapping(cls, raw: dict) -> Lexicon:
@@ -209,6 +237,8 @@ class Lexicon:
         classes = {w: cls_name for cls_name, words in raw["theme_classes"].items() for w in words}
         fz = frozenset
         crowd = raw.get("crowd") or {}
+        toll = p["toll"]
+        scope = raw.get("scope") or {}
         return cls(
             band=float(raw.get("band", 0.2)),
             verbs=dict(p["verbs"]),
@@ -242,6 +272,13 @@ class Lexicon:
             crowd_nouns=fz(crowd.get("nouns", ())),
             crowd_estimate_verbs=fz(crowd.get("estimate_verbs", ())),
             crowd_people=fz(crowd.get("people", ())),
+            toll_rising=fz(toll.get("rising", ())),
+            toll_exceeding=fz(toll.get("exceeding", ())),
+            toll_raising=fz(toll.get("raising", ())),
+            toll_risers=fz(toll.get("risers", ())),
+            scope_adverbs=dict(scope.get("adverbs") or {}),
+            scope_nouns=dict(scope.get("nouns") or {}),
+            scope_places=fz(scope.get("places", ())),
         )
 
 
@@ -306,6 +343,8 @@ class _State:
     ids: set[str] = field(default_factory=set)
     sources: list[tuple[str, Token]] = field(default_factory=list)  # (text, head noun)
     prev_anchor: str | None = None  # the one past-time anchor of the previous sentence, if any
+    scopes: dict[int, list[tuple[Token, str, int]]] = field(default_factory=dict)  # per sentence start
+    debris: list[tuple[int, int]] = field(default_factory=list)  # char spans of URL debris segments
 
     def frame(self) -> Claim | None:
         for c in reversed(self.claims):
@@ -314,7 +353,10 @@ class _State:
         return None
 
     def sent_ents(self, sent: Span) -> list[Span]:
-        return [e for e in self.ents if e.start >= sent.start and e.end <= sent.end]
+        out = [e for e in self.ents if e.start >= sent.start and e.end <= sent.end]
+        if self.debris:
+            out = [e for e in out if not any(a <= e.start_char < b for a, b in self.debris)]
+        return out
 
     def emit(self, c: Claim) -> None:
         if c.id not in self.ids:
@@ -349,7 +391,7 @@ def _main_gpes(doc: Doc, first_sentences: int = 3) -> frozenset[str]:
     for k, sent in enumerate(doc.sents):
         if k >= first_sentences:
             break
-        out.update(_canonical(e).lower() for e in sent.ents if e.label_ == "GPE")
+        out.update(_canonical(e).lower() for e in sent.ents if e.label_ in ("GPE", "LOC"))
     return frozenset(out)
 
 
@@ -375,9 +417,31 @@ _URL_DEBRIS = re.compile(
 def _sentence(sent: Span, st: _State) -> None:
     if _URL_DEBRIS.search(sent.text):
         st.prev_anchor = None
+        if "\n\n" in sent.text:
+            _clean_segments_only(sent, st)
         return  # a URL or path ("com / troy - office - shooting - 1 - dead - 2 - injured"): no claims
     _sentence_claims(sent, st)
     st.prev_anchor = _sentence_anchor(sent, st)
+
+
+def _clean_segments_only(sent: Span, st: _State) -> None:
+    """'html\\n\\nQuake toll rises to 10\\n\\nThe toll rose to 10 on Monday.': the parser runs the tail
+    of a URL, the headline and the first paragraph into one sentence. Claims are quoted by their
+    blank-line segment (:func:`_segment`), so keep those whose own segment is not debris."""
+    n = len(st.claims)
+    start = sent.start_char
+    for part in re.split(r"(\n\n+)", st.text[sent.start_char : sent.end_char]):
+        if _URL_DEBRIS.search(part):
+            st.debris.append((start, start + len(part)))  # its dates and places anchor nothing
+        start += len(part)
+    _sentence_claims(sent, st)
+    added = st.claims[n:]
+    del st.claims[n:]
+    for c in added:
+        if _URL_DEBRIS.search(c.sentence):
+            st.ids.discard(c.id)
+        else:
+            st.claims.append(c)
 
 
 def _sentence_anchor(sent: Span, st: _State) -> str | None:
@@ -882,7 +946,10 @@ _TIME_WORDS = frozenset(
 
 def _date_like(ent: Span, lex: Lexicon) -> bool:
     """Does a DATE/TIME entity read as a time at all (a digit, a month, a weekday or another
-    time word)? Anything else is a tagging slip and anchors nothing."""
+    time word)? Anything else is a tagging slip and anchors nothing, as is a lone number the model
+    tags as DATE ("has risen to 58": a count, see :func:`_mistagged_number`)."""
+    if len(ent) == 1 and _mistagged_number(ent[0]):
+        return False
     words = {t.text.lower() for t in ent}
     return (
         any(ch.isdigit() for ch in ent.text)
@@ -965,8 +1032,9 @@ def _dated_relative(verb: Token | None, ent: Span) -> bool:
     return ent.start <= verb.head.i < ent.end
 
 
-def _event(predicate: str, anchor: Token, noun: Token | None, sent: Span, st: _State) -> str:
-    """``main`` or ``predicate@anchor`` (see the module docstring)."""
+def _event(predicate: str, anchor: Token, noun: Token | None, sent: Span, st: _State, own: Token | None = None) -> str:
+    """``main`` or ``predicate@anchor`` (see the module docstring). ``own``: the claim's number
+    token, so a place scope on it counts (see :func:`_place_scope`)."""
     verb = _clause_verb(anchor)
     group = _clause_group(verb) if verb is not None else set()
     best: tuple[int, str | None] | None = None
@@ -1007,8 +1075,143 @@ def _event(predicate: str, anchor: Token, noun: Token | None, sent: Span, st: _S
     ):
         return f"{predicate}@{st.prev_anchor}"  # "It killed 612 people": the event the last sentence dated
     if best is None or best[1] is None:
-        return "main"
+        scope = None if predicate == "custody" else _place_scope(anchor, noun, verb, own, sent, st)
+        return "main" if scope is None else f"{predicate}@{scope}"
     return f"{predicate}@{best[1]}"
+
+
+# Cheap prefilter: a sentence with none of these words (and no place entity) has no place scope.
+_SCOPE_CUE = re.compile(
+    r"\b(?:across|throughout|nationwide|countrywide|worldwide|globally|internationally|statewide|around|all over|"
+    r"cities|countries|states|provinces|nations|capitals)\b",
+    re.IGNORECASE,
+)
+
+
+def _scope_marks(sent: Span, st: _State) -> list[tuple[Token, str, int]]:
+    """The place scopes a sentence states, as (token the scope hangs from, label, rank), computed
+    once per sentence. Labels: "nationwide" (nationwide, across/throughout the country), "worldwide"
+    (worldwide, around the world), "continent", "region", "statewide", "across <place>" (across
+    Europe), "<N> cities" / "cities" (in 12 cities, across several countries), or a place entity
+    named with "in" that is not among the article's main places ("in Europe", "a quake in eastern
+    China"; rank 2 for a LOC, 3 for a GPE; an adjective "nationwide" is rank 1 and scopes only the
+    noun it modifies). The lowest rank wins: "in cities across the country" is nationwide."""
+    cached = st.scopes.get(sent.start)
+    if cached is not None:
+        return cached
+    lex = st.lex
+    out: list[tuple[Token, str, int]] = []
+    places = [e for e in st.sent_ents(sent) if e.label_ in ("GPE", "LOC")]
+    if _SCOPE_CUE.search(sent.text) or places:
+        for t in sent:
+            low = t.lower_
+            if low in lex.scope_adverbs and t.pos_ in ("ADV", "ADJ"):
+                # "200 arrested nationwide", "nationwide arrests"; not "took part in a nationwide strike"
+                rank = 1 if t.dep_ == "amod" else 0
+                out.append((t, lex.scope_adverbs[low], rank))
+                continue
+            if t.dep_ != "prep" or low not in ("across", "throughout", "around", "over", "in"):
+                continue
+            p = next((c for c in t.children if c.dep_ == "pobj"), None)
+            if p is None:
+                continue
+            ent = next((e for e in places if e.start <= p.i < e.end), None)
+            plural = _lemma(p) in lex.scope_places and p.tag_ in ("NNS", "NNPS")
+            if low != "in" and _lemma(p) in lex.scope_nouns and ent is None:
+                label = lex.scope_nouns[_lemma(p)]
+                if low == "around" and label != "worldwide":
+                    continue
+                if low == "over" and not (t.i > 0 and t.doc[t.i - 1].lower_ == "all"):
+                    continue  # "all over the country", not "over the country's future"
+                out.append((t, label, 0))
+            elif low in ("across", "throughout") and ent is not None:
+                out.append((t, f"across {_canonical(ent).lower()}", 0))
+            elif plural and low in ("across", "throughout", "in"):
+                out.append((t, _places_label(p, lex), 1))
+            elif low == "in" and ent is not None and _canonical(ent).lower() not in st.main_gpes:
+                out.append((t, _canonical(ent).lower(), 3 if ent.label_ == "GPE" else 2))
+    st.scopes[sent.start] = out
+    return out
+
+
+def _places_label(p: Token, lex: Lexicon) -> str:
+    """'12 cities' for "in 12 cities", else the plural alone ("in several cities" -> 'cities')."""
+    num = next((c for c in p.children if c.dep_ == "nummod"), None)
+    if num is not None:
+        value = parse_quantity(_text(sorted(num.subtree, key=lambda x: x.i)), band=lex.band)
+        if value is not None and value.exact:
+            return f"{int(value.lo)} {p.lower_}"
+    return p.lower_
+
+
+def _place_scope(
+    anchor: Token, noun: Token | None, verb: Token | None, own: Token | None, sent: Span, st: _State
+) -> str | None:
+    """The place scope of a claim's clause (see :func:`_scope_marks`), or None: a scope counts when
+    it hangs, through nouns and prepositions only, on the claim's predicate, counted noun, number
+    or clause verb (the subject and the agent included: "the riots in cities throughout the country
+    left 70 injured", "killed by a quake in eastern China"), without crossing another clause or
+    another count ("arrested 12 in Athens and 200 nationwide": only 200 is nationwide). An "in
+    <place>" directly on the predicate, noun or verb is left to the place anchor of :func:`_event`
+    (which a nearer main-time date overrides)."""
+    marks = _scope_marks(sent, st)
+    if not marks:
+        return None
+    targets = {x.i for x in (anchor, noun, verb, own) if x is not None}
+    best: tuple[int, int, str] | None = None
+    direct = {x.i for x in (anchor, noun, verb) if x is not None}
+    for t, label, rank in marks:
+        if rank == 3 and t.head.i in direct:
+            continue  # "in <GPE>" on the predicate itself: the place anchor's business
+        attached = _hangs_on(t, targets) if rank == 0 else _on_participant(t, targets)
+        if not attached or (own is not None and _count_between(own, t)):
+            continue
+        cand = (rank, abs(t.i - anchor.i), label)
+        if best is None or cand < best:
+            best = cand
+    return None if best is None else best[2]
+
+
+def _on_participant(t: Token, targets: set[int]) -> bool:
+    """Does the scope word hang on a target itself, on its subject ("protests in 20 cities led
+    to 450 arrests") or on its agent ("killed by a quake in eastern China")? Not on an object or
+    a destination: "moved him to the prison in Beaumont" says where the prison is."""
+    h = t.head
+    if t.dep_ == "amod":
+        return h.i in targets
+    if h.i in targets:
+        return True
+    if h.dep_ in _SUBJ and h.head.i in targets:
+        return True
+    return h.dep_ == "pobj" and h.head.lower_ == "by" and h.head.head.i in targets
+
+
+def _count_between(own: Token, t: Token) -> bool:
+    """Is there another number between the claim's number and the scope word? 'arrested 12 people
+    in Lyon and more than 200 nationwide': the parser hangs "nationwide" on the verb, but it
+    scopes the nearer count only."""
+    scope_own = {x.i for x in t.subtree}
+    lo, hi = sorted((own.i, t.i))
+    doc = own.doc
+    return any(
+        (doc[i].like_num or doc[i].pos_ == "NUM") and i not in scope_own and doc[i].head != own and i != own.i
+        for i in range(lo + 1, hi)
+    )
+
+
+def _hangs_on(t: Token, targets: set[int]) -> bool:
+    """Does ``t`` hang on one of ``targets`` through nouns and prepositions only (no other clause
+    head, no other count on the way)?"""
+    a = t
+    for _ in range(12):
+        if a.i in targets:
+            return True
+        if a is not t and (_is_clause_head(a) or a.pos_ == "NUM" or any(c.dep_ == "nummod" for c in a.children)):
+            return False
+        if a.head == a:
+            return False
+        a = a.head
+    return False
 
 
 def _measured(r: Token, verb: Token) -> bool:
@@ -1058,6 +1261,7 @@ def _make(
     polarity: str = "asserted",
     denies: str | None = None,
     at: Token | None = None,
+    revision: bool = False,
 ) -> Claim:
     kind = "slot" if slot is not None else "count"
     start, end = _segment(sent, at, st.text)
@@ -1079,6 +1283,7 @@ def _make(
         start=start,
         end=end,
         denies=denies,
+        revision=revision,
     )
 
 
@@ -1137,14 +1342,19 @@ def _count_from_number(sent: Span, toks: list[Token], root: Token, st: _State) -
             return
     toll = _toll(root, lex)
     if toll is not None:
-        say = _say(toll[1], sent, st)
-        event = _event(toll[0], toll[1], None, sent, st)
-        st.emit(_make(st, sent, predicate=toll[0], theme="people", event=event, value=value, say=say, at=toll[1]))
+        if _forecast(toll.verb):
+            return  # "the toll could rise to 50", "is expected to climb to 50": not a figure yet
+        say = _say(toll.verb, sent, st)
+        event = _event(toll.predicate, toll.verb, None, sent, st, own=root)
+        if toll.exceeds and value.exact:
+            value = Interval(lo=value.lo + 1, hi=None, hedge="more than", fuzzy=value.fuzzy)
+        st.emit(_make(st, sent, predicate=toll.predicate, theme="people", event=event, value=value, say=say,
+                      at=toll.verb, revision=toll.revision or _up_from((toll.verb,))))
         return
     crowd = _crowd(root, arg, noun, lex)
     if crowd is not None:
         say = _say(root, sent, st)
-        ev = _event("count", crowd, noun, sent, st)
+        ev = _event("count", crowd, noun, sent, st, own=root)
         event = "count:crowd" if ev == "main" else f"count:crowd@{ev.split('@', 1)[1]}"
         st.emit(_make(st, sent, predicate="count", theme="people", event=event, value=value, say=say, at=crowd))
         return
@@ -1183,14 +1393,15 @@ def _count_from_number(sent: Span, toks: list[Token], root: Token, st: _State) -
     say = _say(anchor, sent, st)
     polarity = "denied" if any(c.dep_ == "neg" for c in anchor.children) else "asserted"
     if count_verb is not None:
-        ev = _event("count", anchor, noun, sent, st)
+        ev = _event("count", anchor, noun, sent, st, own=root)
         event = f"count:{count_verb}" if ev == "main" else f"count:{count_verb}@{ev.split('@', 1)[1]}"
     else:
-        event = _event(predicate, anchor, noun, sent, st)
+        event = _event(predicate, anchor, noun, sent, st, own=root)
     if noun is not None and any(c.dep_ == "amod" and c.lower_ == "other" for c in noun.children):
         value = _others(st, predicate, theme, event, value)
+    revision = predicate in lex.human_predicates and _up_from((anchor, noun, root, _clause_verb(anchor)))
     st.emit(_make(st, sent, predicate=predicate, theme=theme, event=event, value=value, say=say,
-                  polarity=polarity, at=anchor))
+                  polarity=polarity, at=anchor, revision=revision))
 
 
 def _nummod_value(noun: Token, lex: Lexicon, *, article: bool = False) -> Interval | None:
@@ -1317,34 +1528,96 @@ def _others(st: _State, predicate: str, theme: str, event: str, value: Interval)
 _TALLY_NOUNS = frozenset({"number", "tally", "total", "count", "figure"})
 
 
-def _toll(root: Token, lex: Lexicon) -> tuple[str, Token] | None:
-    """'the death toll rose to 300' / 'the death toll stands at 300' -> ('killed', verb);
-    'the number of injured rose to 112' / 'the number of people missing stood at 8' -> the
-    predicate of the counted word."""
+@dataclass(frozen=True)
+class _Toll:
+    """A figure stated as the value of a running tally ("the death toll rose to 300")."""
+
+    predicate: str
+    verb: Token
+    revision: bool  # the verb says the count went UP to the figure ("rose to", "raising the toll to")
+    exceeds: bool  # "the toll topped 100": more than the figure
+
+
+def _toll(root: Token, lex: Lexicon) -> _Toll | None:
+    """'the death toll rose to 300' / 'the death toll stands at 300' -> killed; 'the number of
+    injured rose to 112' / 'the number of people missing stood at 8' -> the predicate of the
+    counted word; 'the toll climbed from 6 to 11'; 'deaths rose to 40' (a counted noun that rises
+    on its own); 'raising / bringing the death toll to 41' (the toll as the object)."""
     t = root
     if t.dep_ == "pobj" and t.head.lower_ in ("to", "at"):
         t = t.head
+        if t.head.lower_ == "from" and t.head.dep_ == "prep":
+            t = t.head  # "climbed from 6 to 11": the parser hangs "to 11" on "from"
     verb = t.head
-    if t.dep_ not in ("prep", "dobj", "attr") or _lemma(verb) not in lex.toll_verbs:
+    if t.dep_ not in ("prep", "dobj", "attr"):
         return None
-    for c in verb.children:
-        if c.dep_ != "nsubj":
-            continue
-        if _lemma(c) == "toll":
-            for m in c.children:
-                if m.dep_ in ("compound", "amod") and _lemma(m) in lex.toll_nouns:
-                    return lex.toll_nouns[_lemma(m)], verb
-        if _lemma(c) in _TALLY_NOUNS | {"toll"}:
-            for of in c.children:
-                if of.dep_ == "prep" and of.lower_ == "of":
-                    for x in of.children:
-                        if x.dep_ == "pobj" and (pred := _tallied(x, lex)) is not None:
-                            return pred, verb
-                    # "the number of people detained": the parser hangs the participle on "number"
-                    for a in c.children:
-                        if a.dep_ == "acl" and a.tag_ == "VBN" and _lemma(a) in lex.verbs:
-                            return lex.verbs[_lemma(a)], verb
+    if t.lower_ == "to" and verb.dep_ == "dobj" and _lemma(verb.head) in lex.toll_raising:
+        verb = verb.head  # "raising the toll to 41" with "to" hung on the toll
+    lem = _lemma(verb)
+    if lem in lex.toll_verbs:
+        rising = lem in lex.toll_rising
+        for c in verb.children:
+            if c.dep_ != "nsubj":
+                continue
+            pred = _toll_noun(c, lex)
+            if pred is None and rising and _lemma(c) in lex.toll_risers:
+                pred = lex.implied_by_noun.get(_lemma(c)) or lex.toll_nouns.get(_lemma(c))
+            if pred is not None:
+                return _Toll(pred, verb, rising or _now(verb), lem in lex.toll_exceeding)
+    if lem in lex.toll_raising and t.lower_ == "to" and _is_verbish(verb):
+        for c in verb.children:
+            if c.dep_ == "dobj" and (pred := _toll_noun(c, lex)) is not None:
+                return _Toll(pred, verb, True, False)
     return None
+
+
+def _forecast(verb: Token) -> bool:
+    """'could rise to 50', 'will climb to 50', 'is expected to reach 50': a base-form toll verb
+    under a modal or an infinitive 'to' is a forecast, not a count."""
+    return verb.tag_ == "VB" and any(c.dep_ == "aux" for c in verb.children)
+
+
+def _now(verb: Token) -> bool:
+    """'the death toll now stands at 64': a standing figure that says it has changed."""
+    return any(c.dep_ == "advmod" and c.lower_ == "now" for c in verb.children)
+
+
+def _toll_noun(c: Token, lex: Lexicon) -> str | None:
+    """The predicate a tally noun counts: 'death toll' / 'casualty toll' -> killed, 'injury toll'
+    -> injured, 'the number of injured / of people detained' -> its counted word, and a toll
+    named by nothing else ('the toll', 'the quake toll') -> killed; None for other nouns."""
+    lem = _lemma(c)
+    if lem not in _TALLY_NOUNS | {"toll"}:
+        return None
+    if lem == "toll":
+        for m in c.children:
+            if m.dep_ in ("compound", "amod"):
+                ml = _lemma(m)
+                pred = lex.toll_nouns.get(ml) or lex.implied_by_noun.get(ml) or lex.adjectives.get(m.lower_)
+                if pred is not None:
+                    return pred
+    for of in c.children:
+        if of.dep_ == "prep" and of.lower_ == "of":
+            for x in of.children:
+                if x.dep_ == "pobj" and (pred := _tallied(x, lex)) is not None:
+                    return pred
+            # "the number of people detained": the parser hangs the participle on "number"
+            for a in c.children:
+                if a.dep_ == "acl" and a.tag_ == "VBN" and _lemma(a) in lex.verbs:
+                    return lex.verbs[_lemma(a)]
+    return "killed" if lem == "toll" else None
+
+
+def _up_from(tokens: Iterable[Token | None]) -> bool:
+    """'At least 31 people have died, up from 22': an 'up from' on the count's clause says the
+    figure replaces a smaller one."""
+    for t in tokens:
+        if t is None:
+            continue
+        for c in t.children:
+            if c.lower_ == "up" and c.i + 1 < len(c.doc) and c.doc[c.i + 1].lower_ == "from":
+                return True
+    return False
 
 
 def _tallied(x: Token, lex: Lexicon) -> str | None:

@@ -53,11 +53,21 @@ Rules (each is a small function below, tested on its own):
    larger than an earlier one is an update, not a conflict, when its sentence carries a revision
    marker ("rose to", "now", "updated"...), or, for predicates whose tolls only grow
    (``growing_predicates``: killed, injured), when it was simply published later (a different
-   article). "Later" is the ``published`` time, else ``seen``, of the report's ROOT article (a
-   wire copy republished hours later is dated by its original, ``Report.dated``); inside one
-   article, text order, and then only a revision marker counts. A monotone count that goes DOWN
+   article). A claim the extractor marked as a revision (``Claim.revision``) counts as marked.
+   "Later" is the ``published`` time, else ``seen``, of the report's ROOT article (a wire copy
+   republished hours later is dated by its original, ``Report.dated``); inside one article, text
+   order, and then only a revision marker counts. A monotone count that goes DOWN
    later is still a contradiction, unless the later sentence says it replaces an earlier figure
    (``falling_markers``: "down from 30", "revised down"): missing people are found.
+   **6a. Explicit revisions.** A claim the extractor marks as a revision (``Claim.revision``: "the
+   death toll rose to 10", "raising the toll to 10", "10, up from 3") says the count was lower
+   before, so a LOWER figure of the same monotone quantity is its history, not a side, even when
+   the reports carry no times (:func:`superseded_by_revision`): the pair (low, high) is an update
+   when some revision goes past the low figure and agrees with the high one, and the low figure
+   is not known to come after that revision (then the count went down: still a contradiction;
+   "after" is text order in one article, publication time across articles, never arrival).
+   A revision that agrees with neither side ("climbed to 23" next to a 14-vs-19 dispute) settles
+   nothing.
    **6b. Superseded media reports.** A figure the text itself gives as an earlier media report
    ("local news originally reported that two died"; ``superseded_markers`` in the sentence and a
    ``media_words`` word in the attributed source) is the history of the figure, not a side. An
@@ -394,9 +404,53 @@ def is_revision(a: Report, b: Report, config: ContradictConfig) -> bool:
         return has_marker(later.claim.sentence, config.falling_markers)
     if later.claim.value.lo <= upper(earlier.claim.value):
         return False
-    if has_marker(later.claim.sentence, config.revision_markers):
+    if later.claim.revision or has_marker(later.claim.sentence, config.revision_markers):
         return True
     return across and pred in config.growing_predicates
+
+
+def revisions_of(reports: Iterable[Report]) -> list[Report]:
+    """Rule 6a: the asserted, unhedged count reports marked as upward revisions."""
+    return [
+        r for r in reports
+        if r.claim.revision and r.claim.value is not None and is_assertion(r.claim) and r.claim.modality != "hedged"
+    ]
+
+
+def superseded_by_revision(a: Report, b: Report, revisions: Sequence[Report], config: ContradictConfig) -> bool:
+    """Rule 6a: is the lower of two disjoint counts an earlier state of the count that an explicit
+    revision raised to the higher one? True when some revision of the same monotone predicate is
+    above the low figure, agrees with the high figure, and the low figure is not known to come
+    after it (:func:`_reported_after`)."""
+    pred = a.claim.predicate
+    if pred != b.claim.predicate or pred not in config.monotone_predicates:
+        return False
+    if a.claim.value is None or b.claim.value is None:
+        return False
+    low, high = (a, b) if sort_key(a.claim.value) <= sort_key(b.claim.value) else (b, a)
+    lv, hv = low.claim.value, high.claim.value
+    assert lv is not None and hv is not None
+    if upper(lv) >= hv.lo:
+        return False  # not a lower figure (overlapping intervals do not conflict anyway)
+    for r in revisions:
+        rv = r.claim.value
+        if r.claim.predicate != pred or rv is None or rv.lo <= upper(lv) or interval_conflict(rv, hv) != "none":
+            continue
+        if _reported_after(low, r):
+            continue  # the low figure came after the revision: the count went down
+        return True
+    return False
+
+
+def _reported_after(a: Report, b: Report) -> bool:
+    """Rule 6a: is ``a`` known to be reported after ``b``? In one article by text order; across
+    articles only by publication time (of the root articles), never by arrival: a feed delivers
+    late and a replay in any order, and arrival order would turn an early figure that came in
+    late into a fall of the count."""
+    if a.claim.article_id == b.claim.article_id:
+        return a.claim.start > b.claim.start
+    pa, pb = a.dated[0] or a.published, b.dated[0] or b.published
+    return pa is not None and pb is not None and pa > pb
 
 
 def superseded(claim: Claim, config: ContradictConfig) -> bool:
@@ -580,17 +634,20 @@ def witness_pairs(left: Sequence[Report], right: Sequence[Report], test: PairTes
     return [first]
 
 
-def numeric_pair_test(config: ContradictConfig, series: frozenset[str] = frozenset()) -> PairTest:
+def numeric_pair_test(
+    config: ContradictConfig, series: frozenset[str] = frozenset(), revisions: Sequence[Report] = ()
+) -> PairTest:
     """Rule 2 + 3 + 6 on two count reports: their conflict level, or "none" when they agree, are
     not independent, are about different occasions (6c; ``series``: see :func:`series_predicates`),
-    or one is a revision of the other."""
+    or one is a revision of the other (6), or the lower one is superseded by an explicit revision
+    (6a; ``revisions``: the quantity's :func:`revisions_of`)."""
 
     def test(a: Report, b: Report) -> Literal["none", "soft", "hard"]:
         assert a.claim.value is not None and b.claim.value is not None
         level = theme_conflict(a.claim, b.claim, interval_conflict(a.claim.value, b.claim.value), config)
         if level == "none" or not independent(a, b) or not same_occasion(a.claim, b.claim, series):
             return "none"
-        if is_revision(a, b, config):
+        if is_revision(a, b, config) or superseded_by_revision(a, b, revisions, config):
             return "none"
         if a.claim.predicate == "count" and _frame(a.claim) in config.attributed_only_frames and not (
             a.claim.source_kind == "attributed" and b.claim.source_kind == "attributed"
@@ -602,10 +659,14 @@ def numeric_pair_test(config: ContradictConfig, series: frozenset[str] = frozens
 
 
 def conflicting_pairs(
-    left: Sequence[Report], right: Sequence[Report], config: ContradictConfig, series: frozenset[str] = frozenset()
+    left: Sequence[Report],
+    right: Sequence[Report],
+    config: ContradictConfig,
+    series: frozenset[str] = frozenset(),
+    revisions: Sequence[Report] = (),
 ) -> list[_Pair]:
     """Witness pairs (see :func:`witness_pairs`) of a numeric conflict between two value sides."""
-    return witness_pairs(left, right, numeric_pair_test(config, series))
+    return witness_pairs(left, right, numeric_pair_test(config, series, revisions))
 
 
 def numeric_contradiction(
@@ -614,20 +675,21 @@ def numeric_contradiction(
     """Rule 2 on one quantity: None when every reported value agrees with every other.
     ``series``: the story's series predicates (rule 6c)."""
     values = numeric_values(reports, config)
+    revisions = revisions_of(reports)
     keys = sorted(values)
     pairs: list[_Pair] = []
     in_dispute: set[tuple[float, float]] = set()
     for ka, kb in combinations(keys, 2):
         if ka[1] >= kb[0]:
             continue  # keys are sorted (lo, hi): these bounds intersect, no pair can conflict
-        found = conflicting_pairs(values[ka], values[kb], config, series)
+        found = conflicting_pairs(values[ka], values[kb], config, series, revisions)
         if found:
             pairs.extend(found)
             in_dispute.update((ka, kb))
     if not pairs:
         return None
     labelled = []
-    test = numeric_pair_test(config, series)
+    test = numeric_pair_test(config, series, revisions)
     for k in keys:
         if k in in_dispute:
             reps = values[k]
@@ -939,10 +1001,12 @@ __all__ = [
     "numeric_contradiction",
     "numeric_pair_test",
     "quantity_key",
+    "revisions_of",
     "root_article",
     "slots_conflict",
     "source_key",
     "stated_sequence",
+    "superseded_by_revision",
     "theme_conflict",
     "witness_pairs",
 ]

@@ -124,10 +124,11 @@ def apply(record: StoryRecord | None, linked: LinkedArticle, seen: datetime) -> 
 
 
 def _report_key(c: Claim, articles: dict[str, ArticleInfo], *, with_source: bool) -> tuple:
-    """What makes a report distinct: the quantity, its value and polarity, and (``with_source``)
-    who said it in which outlet."""
+    """What makes a report distinct: the quantity, its value, polarity and whether it is stated as
+    a revision ("the toll rose to 10" supersedes lower figures; a plain "10 killed" does not), and
+    (``with_source``) who said it in which outlet."""
     value = (c.value.lo, c.value.hi) if c.value is not None else None
-    key: tuple = (c.predicate, c.theme, c.event, c.kind, value, c.slot, c.polarity)
+    key: tuple = (c.predicate, c.theme, c.event, c.kind, value, c.slot, c.polarity, c.revision)
     if with_source:
         info = articles.get(c.article_id)
         key += (c.source_kind, c.source.lower(), info.outlet if info else None)

@@ -98,6 +98,9 @@ class Claim(Frozen):
     end: int
     denies: str | None = None  # id of the claim this one denies, when resolved in the same article
     story: str | None = None  # filled in after linking
+    # True when the sentence states the figure as a count revised UPWARD ("the toll rose to 12",
+    # "raising the toll to 12", "12, up from 9"): pipeline.contradict reads lower figures as superseded
+    revision: bool = False
 
 
 class LinkFeatures(Frozen):

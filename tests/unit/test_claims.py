@@ -426,3 +426,147 @@ def test_a_count_of_arrests_is_a_detained_count_but_a_record_is_not(nlp) -> None
     assert [(c.predicate, c.value.lo) for c in made if c.value is not None] == [("detained", 86)]
     record = run(nlp, "The suspect has four prior arrests for theft.")
     assert [c for c in record if c.predicate == "detained"] == []
+
+
+# --------------------------------------------------------------------------- revisions (a rising count)
+
+
+def one(cs: tuple[Claim, ...], predicate: str) -> Claim:
+    (c,) = [c for c in cs if c.predicate == predicate and c.kind == "count"]
+    return c
+
+
+@pytest.mark.parametrize(
+    ("text", "predicate", "value"),
+    [
+        ("The death toll from the landslide rose to 27 on Thursday, officials said.", "killed", (27, 27)),
+        ("The toll has risen to 15, the fire brigade said.", "killed", (15, 15)),  # a bare toll is the dead
+        ("Rescuers pulled three more bodies from the rubble, raising the death toll to 41.", "killed", (41, 41)),
+        ("The discovery of two more bodies brought the death toll to 19.", "killed", (19, 19)),
+        ("At least 31 people have died, up from 22 on Monday, the health ministry said.", "killed", (31, None)),
+        ("The number of dead has risen to 58, according to the Red Cross.", "killed", (58, 58)),
+        ("Deaths from the outbreak rose to 40 on Friday.", "killed", (40, 40)),
+        ("Arrests climbed to 310 after a third night of unrest.", "detained", (310, 310)),
+        ("The number of people detained has risen to 26, police said.", "detained", (26, 26)),
+        ("The ferry death toll jumped to 112 after divers reached the lower deck.", "killed", (112, 112)),
+        ("The death toll now stands at 64.", "killed", (64, 64)),
+        ("The death toll topped 100 on Sunday.", "killed", (101, None)),  # more than the figure
+    ],
+)
+def test_revision_sentences_are_marked(nlp, text: str, predicate: str, value: tuple) -> None:
+    c = one(run(nlp, text), predicate)
+    assert (c.value.lo, c.value.hi) == value  # type: ignore[union-attr]
+    assert c.revision and c.event == "main"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The death toll stood at 12 on Tuesday.",  # a standing figure, no change stated
+        "The flood killed 14 people on Monday.",
+        "Police said 12 people died, and up to 20 were injured.",  # "up to" is a bound, not "up from"
+    ],
+)
+def test_plain_counts_are_not_revisions(nlp, text: str) -> None:
+    cs = run(nlp, text)
+    assert cs and not any(c.revision for c in cs)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Officials fear the death toll could rise to 50.",
+     "The toll is expected to climb to 80 as rescuers reach remote areas."],
+)
+def test_a_forecast_toll_is_no_claim(nlp, text: str) -> None:
+    assert run(nlp, text) == ()
+
+
+def test_a_lone_number_tagged_as_date_anchors_nothing(nlp) -> None:
+    """"risen to 58": the model may tag the count as DATE; it is the count, not the event's time."""
+    c = one(run(nlp, "The number of dead has risen to 58, according to the Red Cross."), "killed")
+    assert c.event == "main"
+    dated = one(run(nlp, "A quake in March 2011 killed 58 people."), "killed")
+    assert dated.event != "main"  # a real date still anchors
+
+
+def test_headline_glued_to_url_debris_keeps_its_claims(nlp) -> None:
+    """The parser may run the tail of a URL, a headline and the lead into one sentence: claims of
+    the clean segments are kept (and quoted without the debris), the debris yields none."""
+    text = ("Posted 05 / 05 / 2010 - www. example. com / news / riots. html\n\nThree die in bank fire during riots\n\n"
+            "Police arrested 31 people on Friday.")
+    cs = run(nlp, text)
+    assert [(c.predicate, c.value.lo) for c in cs] == [("killed", 3), ("detained", 31)]  # type: ignore[union-attr]
+    assert all("html" not in c.sentence and "/" not in c.sentence and c.event == "main" for c in cs)
+    assert run(nlp, "com / news / 2019 / 03 / ferry - 31 - dead - 12 - injured . html") == ()
+
+
+def test_entities_in_debris_segments_anchor_nothing(nlp) -> None:
+    from pipeline.claims import _main_gpes, _State
+
+    doc = nlp("Three people died in March 2011 in Chile.")
+    st = _State(article_id="a", outlet="W", lex=load_lexicon(), main_gpes=_main_gpes(doc), text=doc.text,
+                ents=tuple(doc.ents))
+    sent = next(iter(doc.sents))
+    date = next(e for e in doc.ents if e.label_ == "DATE")
+    assert date in st.sent_ents(sent)
+    st.debris.append((date.start_char, date.end_char))
+    assert date not in st.sent_ents(sent) and any(e.label_ == "GPE" for e in st.sent_ents(sent))
+
+
+# --------------------------------------------------------------------------- place scope
+
+LEAD = ("Protests over fuel prices spread through France on Saturday. Police fired tear gas in Lyon. "
+        "The interior minister appealed for calm. ")
+
+
+def events(nlp, text: str, predicate: str = "detained") -> list[tuple[str, float]]:
+    cs = run(nlp, LEAD + text)
+    return [(c.event, c.value.lo) for c in cs if c.predicate == predicate and c.value is not None]
+
+
+@pytest.mark.parametrize(
+    ("text", "predicate", "event"),
+    [
+        ("Across the country, more than 300 people were arrested over the weekend.", "detained", "detained@nationwide"),
+        ("More than 300 people were arrested nationwide, the interior ministry said.", "detained",
+         "detained@nationwide"),
+        ("Dozens of arrests have been made across Europe as the protests spread.", "detained",
+         "detained@across europe"),
+        ("Protests in 20 cities led to 450 arrests, organisers said.", "detained", "detained@20 cities"),
+        ("At least 40 people were injured in cities across the country.", "injured", "injured@nationwide"),
+        ("Some 2,000 people were detained around the world.", "detained", "detained@worldwide"),
+        ("On Friday, at least 8 people were killed by a tornado in southern Brazil.", "killed", "killed@brazil"),
+    ],
+)
+def test_place_scope_makes_another_quantity(nlp, text: str, predicate: str, event: str) -> None:
+    [(got, _)] = events(nlp, text, predicate)
+    assert got == event
+
+
+@pytest.mark.parametrize(
+    ("text", "predicate"),
+    [
+        ("As the protests spread across the continent, police in Lyon arrested 30 people.", "detained"),
+        ("Police arrested 30 people in the city centre.", "detained"),
+        ("Police arrested 30 people on Saturday night.", "detained"),  # no explicit place: main
+        ("Riot police in Lyon detained 14 people.", "detained"),  # a main place
+        ("A bomb killed 12 people in a crowded market.", "killed"),
+    ],
+)
+def test_no_wider_scope_stays_main(nlp, text: str, predicate: str) -> None:
+    got = events(nlp, text, predicate)
+    assert got and all(e == "main" for e, _ in got)
+
+
+def test_scope_goes_to_the_nearer_of_two_coordinated_counts(nlp) -> None:
+    got = events(nlp, "Police arrested 12 people in Lyon and more than 200 nationwide.")
+    assert sorted(got) == [("detained@nationwide", 201), ("main", 12)]
+
+
+def test_scope_of_another_noun_or_a_destination_is_not_the_counts(nlp) -> None:
+    crowd = [c for c in run(nlp, LEAD + "Tens of thousands of people took part in a nationwide strike, police said.")
+             if c.predicate == "count"]
+    assert crowd and all("nationwide" not in c.event for c in crowd)
+    custody = [c for c in run(nlp, "Police detained 14 men. The detainees were transferred to a prison in Marseille.")
+               if c.predicate == "custody"]
+    assert custody and all(c.event == "main" for c in custody)

@@ -23,8 +23,10 @@ from pipeline.contradict import (
     is_revision,
     make_reports,
     numeric_pair_test,
+    revisions_of,
     root_article,
     source_key,
+    superseded_by_revision,
     witness_pairs,
 )
 from pipeline.intervals import compatible, sort_key
@@ -53,6 +55,7 @@ def mk(
     modality: Literal["asserted", "reported", "hedged", "doubted"] = "asserted",
     sentence: str | None = None,
     denies: str | None = None,
+    revision: bool = False,
 ) -> Claim:
     """A hand-made claim; ``source=None`` means the outlet's own voice."""
     kind: Literal["count", "slot"] = "slot" if slot is not None else "count"
@@ -73,6 +76,7 @@ def mk(
         start=start,
         end=start + 10,
         denies=denies,
+        revision=revision,
     )
 
 
@@ -399,6 +403,85 @@ def test_is_revision_needs_a_known_order_and_a_monotone_predicate() -> None:
     ra, rb = make_reports(at, arts("A", "B"))
     assert not is_revision(ra, rb, cfg)
     assert is_revision(ra, rb, ContradictConfig(monotone_predicates=frozenset({"attacks"})))
+
+
+# --------------------------------------------------------------------------- rule 6a: explicit revisions
+
+UNDATED = {a: ArticleInfo(outlet=f"O-{a}") for a in "ABCDEF"}
+
+
+def _dead(article: str, value: Interval, *, start: int = 0, revision: bool = False, source: str | None = None,
+            modality: Literal["asserted", "reported", "hedged", "doubted"] = "asserted") -> Claim:
+    return mk(article, start, predicate="killed", value=value, revision=revision, source=source, modality=modality,
+              sentence=f"{'The toll rose to' if revision else 'Officials said'} {value.lo:g} ({article}).")
+
+
+def test_explicit_revision_supersedes_a_lower_undated_figure() -> None:
+    """A flood: an early wire says 4 dead, a later outlet says the toll rose to 11, others say 11.
+    No times are known: the revision itself says the count was lower before."""
+    early, rose, plain = _dead("A", iv(4)), _dead("B", iv(11), revision=True), _dead("C", iv(11))
+    assert len(find_contradictions(STORY, [early, plain], UNDATED)) == 1  # without the revision: a dispute
+    assert find_contradictions(STORY, [early, rose, plain], UNDATED) == []
+    # "at least 11" agrees with the revision too
+    assert find_contradictions(STORY, [early, rose, _dead("D", iv(11, None))], UNDATED) == []
+
+
+def test_revision_settles_nothing_when_it_agrees_with_neither_side() -> None:
+    """14 vs 19 at the same time, then "the toll climbed to 23": the dispute stands."""
+    a, b = _dead("A", iv(14), source="police"), _dead("B", iv(19), source="hospital director")
+    later = _dead("C", iv(23), revision=True)
+    [c] = find_contradictions(STORY, [a, b, later], UNDATED)
+    assert [s.value for s in c.sides] == ["14", "19"]
+
+
+def test_lower_figure_published_after_the_revision_is_a_fall() -> None:
+    rose, late = _dead("A", iv(11), revision=True), _dead("B", iv(4))
+    plain = _dead("C", iv(11))
+    # B published after the revision: a monotone count went down, still a contradiction
+    [c] = find_contradictions(STORY, [rose, late, plain], arts("A", "C", "B"))
+    assert "4" in [s.value for s in c.sides]
+    # B published before it: superseded
+    assert find_contradictions(STORY, [rose, late, plain], arts("B", "A", "C")) == []
+
+
+def test_arrival_order_does_not_make_an_early_figure_a_fall() -> None:
+    """Undated articles arriving in any order (a feed delivering late, a replay): ``seen`` alone
+    never says the low figure came after the revision."""
+    rose, early, plain = _dead("A", iv(11), revision=True), _dead("B", iv(4)), _dead("C", iv(11))
+    seen_only = {a: ArticleInfo(outlet=f"O-{a}", seen=T0 + timedelta(hours=i)) for i, a in enumerate("ACB")}
+    assert find_contradictions(STORY, [rose, early, plain], seen_only) == []
+
+
+def test_revision_inside_one_article_orders_by_text() -> None:
+    rose = _dead("A", iv(11), start=0, revision=True, source="the governor")
+    after = _dead("A", iv(4), start=80, source="a hospital official")
+    other = _dead("B", iv(11))
+    [c] = find_contradictions(STORY, [rose, after, other], UNDATED)  # said after the revision: a dispute
+    assert [s.value for s in c.sides] == ["4", "11"]
+    before = after.model_copy(update={"start": 0, "end": 10, "id": "x"})
+    rose2 = rose.model_copy(update={"start": 80, "end": 90})
+    assert find_contradictions(STORY, [before, rose2, other], UNDATED) == []
+
+
+def test_superseded_by_revision_needs_a_monotone_predicate_and_an_unhedged_assertion() -> None:
+    cfg = ContradictConfig()
+    low, high = make_reports([_dead("A", iv(4)), _dead("B", iv(11))], UNDATED)
+    (rev,) = make_reports([_dead("C", iv(11), revision=True)], UNDATED)
+    assert superseded_by_revision(low, high, [rev], cfg) and superseded_by_revision(high, low, [rev], cfg)
+    assert not superseded_by_revision(low, high, [], cfg)
+    # the revision must go past the low figure
+    (small,) = make_reports([_dead("C", iv(3), revision=True)], UNDATED)
+    assert not superseded_by_revision(low, high, [small], cfg)
+    # attacks are not monotone by default
+    at = [mk(a, 0, predicate="attacks", theme="attacks", value=iv(v), revision=a == "C") for a, v in
+          (("A", 4), ("B", 11), ("C", 11))]
+    ra, rb, rc = make_reports(at, UNDATED)
+    assert not superseded_by_revision(ra, rb, [rc], cfg)
+    # a forecast-like hedged revision, or a denied one, is no revision
+    hedged = make_reports([_dead("C", iv(11), revision=True, modality="hedged")], UNDATED)
+    assert revisions_of(hedged) == []
+    assert len(find_contradictions(STORY, [_dead("A", iv(4)), _dead("B", iv(11)),
+                                           _dead("C", iv(11), revision=True, modality="hedged")], UNDATED)) == 1
 
 
 # --------------------------------------------------------------------------- rule 8: times
@@ -794,3 +877,38 @@ def test_in_a_multi_day_story_a_one_day_figure_is_not_weighed_against_a_running_
     saturday = mk("a3", 0, value=iv(86), sentence="Police made 86 arrests during Saturday's protests.")
     assert find_contradictions(STORY, [total, saturday], {})  # a one-off story: compared
     assert find_contradictions(STORY, [span, total, saturday], {}) == []
+
+
+def test_marked_revision_counts_as_a_marker_when_the_order_is_known() -> None:
+    """"Raising the number of detainees to 19" has no marker word, but the extractor marked it."""
+    first = mk("A", 0, value=iv(14))
+    raised = mk("B", 0, value=iv(19), sentence="Two more arrests raised the number of detainees to 19.")
+    assert len(find_contradictions(STORY, [first, raised], arts("A", "B"))) == 1
+    marked = raised.model_copy(update={"revision": True})
+    assert find_contradictions(STORY, [first, marked], arts("A", "B")) == []
+    # published the other way round, the marked figure came first: 14 later is a fall
+    assert len(find_contradictions(STORY, [first, marked], arts("B", "A"))) == 1
+
+
+_small = st.integers(min_value=0, max_value=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_small, _small, _small, st.booleans(), st.booleans())
+def test_superseded_by_revision_is_symmetric_and_needs_disjoint_figures(
+    x: int, y: int, r: int, open_x: bool, dated: bool
+) -> None:
+    cfg = ContradictConfig()
+    info = arts("A", "B", "C") if dated else UNDATED
+    a, b, rev = make_reports(
+        [mk("A", 0, predicate="killed", value=iv(x, None if open_x else x)), mk("B", 0, predicate="killed", value=iv(y)),
+         mk("C", 0, predicate="killed", value=iv(r), revision=True)],
+        info,
+    )
+    got = superseded_by_revision(a, b, [rev], cfg)
+    assert got == superseded_by_revision(b, a, [rev], cfg)
+    if compatible(a.claim.value, b.claim.value):  # type: ignore[arg-type]
+        assert not got
+    if got:  # the revision agrees with the higher figure and is above the lower one
+        low, high = sorted((a.claim.value, b.claim.value), key=sort_key)  # type: ignore[arg-type]
+        assert r > low.lo and compatible(rev.claim.value, high)  # type: ignore[arg-type]

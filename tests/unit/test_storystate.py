@@ -114,3 +114,22 @@ def test_claims_stay_bounded_with_many_outlets_and_many_values():
         rec, _ = apply(rec, _linked(f"v-{i}", 100 + i, "police", f"Outlet {i}"), T0)
     assert storystate.MAX_CLAIMS <= len(rec.claims) <= storystate.HARD_MAX_CLAIMS
     assert rec.story().size == 1 + 40 + storystate.HARD_MAX_CLAIMS + 50
+
+
+def test_a_revision_is_kept_though_its_value_was_reported_many_times():
+    """"The toll rose to 19" is not a repeat of "19 detained": it is what makes the lower figure
+    an update rather than a side, so it must survive the repeat bounds."""
+    from pipeline import storystate
+
+    rec, _ = apply(None, _linked("a", 14, "police", "Reuters"), T0)
+    for i in range(storystate.REPORTS_PER_KEY + storystate.REPORTS_PER_VALUE):
+        rec, _ = apply(rec, _linked(f"copy-{i}", 19, "police", "Reuters"), T0)
+    before = len(rec.claims)
+    plain = _linked("plain", 19, "police", "Reuters")
+    rec2, _ = apply(rec, plain, T0)
+    assert len(rec2.claims) == before  # a plain repeat is dropped
+    revised = _linked("rev", 19, "police", "Reuters")
+    claim = revised.analysed.claims[0].model_copy(update={"revision": True})
+    revised = revised.model_copy(update={"analysed": revised.analysed.model_copy(update={"claims": (claim,)})})
+    rec3, _ = apply(rec, revised, T0)
+    assert any(c.revision for c in rec3.claims) and len(rec3.claims) == before + 1
