@@ -361,10 +361,14 @@ def create_app(
 
     @app.on_before_shutdown.connect
     async def _drain_alerts(app: Any, **kw: Any) -> None:
-        # a clean stop sends what is queued (briefly); what is left stays claimed in the outbox and
-        # any worker's sweep sends it after alert_pending_timeout_s
-        if not await asyncio.get_running_loop().run_in_executor(None, effects.sender.join, s.alert_timeout_s):
-            log.warning("stopping with %d alert(s) unsent; the outbox sweep will send them", len(effects.sender.queued()))
+        # A clean stop sends what is queued (briefly), then lets the delivery in flight finish so
+        # that its outcome is stored. What is left stays claimed in the outbox, and any worker's
+        # sweep sends it after alert_pending_timeout_s.
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, effects.sender.join, s.alert_timeout_s)
+        left = await loop.run_in_executor(None, effects.sender.stop, s.alert_timeout_s + s.alert_max_wait_s)
+        if left:
+            log.warning("stopping with %d alert(s) unsent; the outbox sweep will send them", left)
 
     @app.timer(interval=s.alert_retry_interval_s)
     async def alert_outbox() -> None:

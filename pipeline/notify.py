@@ -141,6 +141,10 @@ def _send(client: Any, s: Settings, alerter: Alerter, record: AlertRecord, lease
     going (it only takes claims not renewed for ``alert_pending_timeout_s``). ``earlier`` is the
     record as it was before this worker claimed it, when it had been tried before. Returns None
     when another worker took the alert over meanwhile."""
+    wait = persist(_first_alert_pending, client, s, record, clock(), metrics=metrics)
+    if wait is not None:
+        return defer(client, s, record, lease, wait, "deferred: this contradiction's first alert is not delivered yet",
+                     metrics=metrics, channel=alerter.channel)
     message = _message(client, s, record, metrics=metrics)
     if message.thread_ts and record.thread_ts != message.thread_ts:
         record = record.model_copy(update={"thread_ts": message.thread_ts})
@@ -190,6 +194,38 @@ def _send(client: Any, s: Settings, alerter: Alerter, record: AlertRecord, lease
     return final
 
 
+def _first_alert_pending(client: Any, s: Settings, record: AlertRecord, now: datetime) -> datetime | None:
+    """For an update: when its contradiction's first alert (version 1) is still to be delivered
+    (claimed by some worker, or failed and due again), the time to try the update again, so that
+    it never reaches Slack before the alert it updates (with a bot token it is threaded under it).
+    None when the update may go now."""
+    if record.kind != "update" or not record.body:
+        return None
+    c = Contradiction.model_validate_json(record.body)
+    found = get_alert(client, s, alert_id(c.model_copy(update={"version": 1})))
+    if found is None:
+        return None
+    first = found[0]
+    if first.status == "pending":
+        return now + timedelta(seconds=2 * s.alert_retry_interval_s)
+    if first.status == "failed" and first.next_attempt is not None:
+        return max(first.next_attempt, now) + timedelta(seconds=s.alert_retry_interval_s)
+    return None
+
+
+def defer(client: Any, s: Settings, record: AlertRecord, lease: Lease, until: datetime, reason: str, *,
+          metrics: Metrics, channel: str) -> AlertRecord | None:
+    """Store a claimed alert, unsent, as due again at ``until`` (status ``failed`` with
+    ``next_attempt``; its attempts unchanged, as nothing was posted): the outbox sweep sends it
+    then. Returns the stored record, or None when another worker took the claim over meanwhile."""
+    final = record.model_copy(update={"status": "failed", "error": reason, "next_attempt": until})
+    if not persist(finish_alert, client, s, final, lease, metrics=metrics):
+        return None
+    metrics.alerts.labels(channel, "deferred").inc()
+    log.info("alert %s %s; due again at %s", record.id, reason, until, extra={"alert": record.id, "story": record.story})
+    return final
+
+
 def _hold_for(client: Any, s: Settings, story: str, now: datetime) -> tuple[str, datetime] | None:
     """``(digest id, window end)`` when an update of ``story`` at ``now`` is to be held for a
     digest, else None (send it now)."""
@@ -221,10 +257,13 @@ def claim(
     *,
     metrics: Metrics,
     clock: Callable[[], datetime],
+    take_failed: bool = True,
 ) -> Claimed | AlertRecord | None:
     """Persist the alert's outbox record under its dedupe key, before anything is sent. Returns the
     claim to send (:class:`Claimed`), the record itself when the update is held for a digest, or
-    None when the key was already claimed (a replay or another worker: nothing to send)."""
+    None when the key was already claimed (a replay or another worker: nothing to send).
+    ``take_failed=False`` (workers, which send later from a queue) leaves a record that failed
+    before to the outbox sweep, which re-sends it on its back-off schedule and knows its history."""
     now = clock()
     record = AlertRecord(
         id=alert_id(c),
@@ -241,7 +280,7 @@ def claim(
         hold = persist(_hold_for, client, s, c.story, now, metrics=metrics)
         if hold is not None:
             record = record.model_copy(update={"status": "held", "digest": hold[0], "next_attempt": hold[1]})
-    claimed = persist(claim_alert_record, client, s, record, metrics=metrics)
+    claimed = persist(claim_alert_record, client, s, record, metrics=metrics, take_failed=take_failed)
     if claimed is None:
         metrics.alerts.labels(alerter.channel, "duplicate").inc()
         return None
@@ -316,9 +355,11 @@ def retry_due(
     now_m = monotonic()
     pending_seen: set[str] = set()
     mine_queued = queued()
-    for record, lease in due_alerts(client, s, clock(), pending_timeout_s=s.alert_pending_timeout_s):
+    for record, lease in due_alerts(client, s, clock(), pending_timeout_s=s.alert_pending_timeout_s, exclude=mine_queued):
+        # no body: a record from before bodies were stored, nothing to rebuild the message from;
+        # queued here: claimed by this process and about to be sent (the query skips them too)
         if not record.body or record.id in mine_queued:
-            continue  # a record from before bodies were stored: nothing to rebuild the message from
+            continue
         if record.status == "pending" and watch is not None:
             pending_seen.add(record.id)
             first = watch.get(record.id)
@@ -454,4 +495,4 @@ def _settle_members(client: Any, s: Settings, final: AlertRecord, digest: Digest
         persist(take_over_alert, client, s, m.model_copy(update=update), lease, metrics=metrics)
 
 
-__all__ = ["Claimed", "alert_id", "claim", "deliver", "send_claimed", "flush_digests", "persist", "posted_since", "retry_due"]
+__all__ = ["Claimed", "alert_id", "claim", "defer", "deliver", "send_claimed", "flush_digests", "persist", "posted_since", "retry_due"]

@@ -428,17 +428,19 @@ def _record(source: Mapping[str, Any]) -> AlertRecord:
 
 
 def claim_alert_record(
-    client: Elasticsearch, settings: Settings, record: AlertRecord
+    client: Elasticsearch, settings: Settings, record: AlertRecord, *, take_failed: bool = True
 ) -> tuple[Lease, AlertRecord | None] | None:
     """:func:`claim_alert`, also returning the ``failed`` record it took over (None when the claim
     created the record): its attempts may have reached Slack, which the sender must know. The
-    taken-over record's ``attempts`` carry over, so the outbox's give-up bound still holds."""
+    taken-over record's ``attempts`` carry over, so the outbox's give-up bound still holds.
+    ``take_failed=False`` leaves a failed record to the outbox sweep (None)."""
     index = settings.index("alerts")
     try:
         resp = client.create(index=index, id=record.id, document=alert_source(record), refresh=settings.es_refresh)
         return _lease(resp), None
     except ConflictError:
-        pass
+        if not take_failed:
+            return None
     try:
         current = client.get(index=index, id=record.id)
     except NotFoundError:  # deleted between the two calls; do not race for it
@@ -516,14 +518,16 @@ def _refresh_alerts(client: Elasticsearch, settings: Settings) -> None:
 
 
 def due_alerts(
-    client: Elasticsearch, settings: Settings, now: datetime, *, pending_timeout_s: float, size: int = 50
+    client: Elasticsearch, settings: Settings, now: datetime, *, pending_timeout_s: float, size: int = 50,
+    exclude: Iterable[str] = (),
 ) -> list[tuple[AlertRecord, Lease]]:
     """Outbox records due for (re)delivery, with their lease for an optimistic take-over: failed
     ones whose ``next_attempt`` has come, and pending ones whose claim was not renewed for
     ``pending_timeout_s`` (their worker died between claiming and finishing). Held updates are not
-    among them: their digest sends them (:func:`due_held`)."""
+    among them: their digest sends them (:func:`due_held`). ``exclude``: ids left out by the
+    query itself (the caller's own queue), so they never crowd others out of the page."""
     stale = now - timedelta(seconds=pending_timeout_s)
-    query = {
+    query: dict[str, Any] = {
         "bool": {
             "should": [
                 {"bool": {"filter": [{"term": {"status": "failed"}}, {"range": {"next_attempt": {"lte": iso(now)}}}]}},
@@ -532,6 +536,9 @@ def due_alerts(
             "minimum_should_match": 1,
         }
     }
+    skip = sorted(set(exclude))
+    if skip:
+        query["bool"]["must_not"] = [{"terms": {"id": skip}}]
     return _search_records(client, settings, query, size, [{"created": {"order": "asc", "unmapped_type": "date"}}])
 
 

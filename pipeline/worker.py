@@ -16,6 +16,7 @@ import queue
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -23,7 +24,7 @@ from typing import Any
 from .alert import Alerter, make_alerter
 from .documents import article_doc, claim_docs, contradiction_doc, story_doc
 from .metrics import Metrics
-from .notify import Claimed, claim, retry_due, send_claimed
+from .notify import Claimed, claim, defer, retry_due, send_claimed
 from .search import SearchSink, make_client
 from .settings import Settings
 from .storystate import Event, StoryRecord
@@ -34,60 +35,93 @@ log = logging.getLogger("crosswire.worker")
 
 class AlertSender:
     """Sends claimed alerts in claim order from one daemon thread (order matters: an update is
-    threaded under its contradiction's first post, which must have been sent before it).
+    threaded under its contradiction's first post; :func:`pipeline.notify._send` also holds an
+    update back while that first alert is undelivered anywhere).
 
     Nothing is lost if the process dies with alerts queued: their outbox records are ``pending``
     and the outbox sweep of any worker re-sends them after ``alert_pending_timeout_s``. This
-    process's own sweep skips the ids still in its queue (:meth:`queued`)."""
+    process's own sweep skips the ids still in its queue (:meth:`queued`). :meth:`stop` lets the
+    delivery in flight finish (so its outcome is stored) and sends nothing more."""
 
     def __init__(self, send: Callable[[Claimed], object], *, metrics: Metrics | None = None) -> None:
         self._send = send
         self._metrics = metrics
         self._queue: queue.Queue[Claimed] = queue.Queue()
-        self._ids: dict[str, None] = {}  # queued or being sent
+        self._ids: Counter[str] = Counter()  # queued or being sent (an id can be queued twice)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     def put(self, claimed: Claimed) -> None:
         with self._lock:
-            self._ids[claimed.record.id] = None
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="crosswire-alert-sender", daemon=True)
-                self._thread.start()
+            self._ids[claimed.record.id] += 1
             self._gauge()
+            if not self._stopping.is_set() and (self._thread is None or not self._thread.is_alive()):
+                thread = threading.Thread(target=self._run, name="crosswire-alert-sender", daemon=True)
+                thread.start()  # if this raises, the id stays counted, but queued() is empty without a thread
+                self._thread = thread
         self._queue.put(claimed)
 
-    def queued(self) -> frozenset[str]:
-        """Ids claimed by this process and not yet settled."""
+    def alive(self) -> bool:
         with self._lock:
+            return self._thread is not None and self._thread.is_alive()
+
+    def queued(self) -> frozenset[str]:
+        """Ids claimed by this process and not yet settled; empty when no sender thread runs (then
+        nobody here will send them, and the outbox sweep must be free to take them over)."""
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                return frozenset()
             return frozenset(self._ids)
+
+    def pending(self) -> int:
+        with self._lock:
+            return sum(self._ids.values())
 
     def join(self, timeout_s: float) -> bool:
         """Wait until the queue is empty (or ``timeout_s`` passed); True when it is."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            with self._lock:
-                if not self._ids:
-                    return True
+            if not self.pending():
+                return True
+            if not self.alive():
+                return False
             time.sleep(0.01)
+        return not self.pending()
+
+    def stop(self, timeout_s: float) -> int:
+        """Finish the delivery in flight (at most ``timeout_s``) and take nothing more from the
+        queue. Returns how many alerts stay unsent: they stay claimed in the outbox, and the sweep
+        of whichever worker runs next sends them."""
+        self._stopping.set()
         with self._lock:
-            return not self._ids
+            thread = self._thread
+        if thread is not None and thread.is_alive():
+            self._queue.put(None)  # type: ignore[arg-type]  # wakes the thread if it waits
+            thread.join(timeout_s)
+        return self.pending()
 
     def _gauge(self) -> None:
         if self._metrics is not None:
-            self._metrics.alert_queue.set(len(self._ids))
+            self._metrics.alert_queue.set(sum(self._ids.values()))
 
     def _run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             claimed = self._queue.get()
+            if claimed is None or self._stopping.is_set():
+                if claimed is not None:
+                    self._queue.put(claimed)  # left for the record: it stays claimed (pending)
+                return
             try:
                 self._send(claimed)
-            except Exception:  # noqa: BLE001 - the record stays pending; the outbox sweep re-sends it
+            except BaseException:  # noqa: BLE001 - the record stays pending; the outbox sweep re-sends it
                 log.exception("sending alert %s failed; the outbox sweep will retry it", claimed.record.id,
                               extra={"alert": claimed.record.id})
             finally:
                 with self._lock:
-                    self._ids.pop(claimed.record.id, None)
+                    self._ids[claimed.record.id] -= 1
+                    if self._ids[claimed.record.id] <= 0:
+                        del self._ids[claimed.record.id]
                     self._gauge()
 
 
@@ -115,11 +149,24 @@ class StoryEffects:
         self.write_retry_s = write_retry_s
         self._pending_watch: dict = {}  # the outbox sweep's memory of pending claims (see notify.retry_due)
         self.sender = AlertSender(self._send, metrics=metrics)
+        self._paused_until: datetime | None = None  # set when a delivery failed and is due again
 
     def _send(self, claimed: Claimed) -> None:
+        """Send one queued alert. After a delivery that failed and was scheduled again, the alerts
+        queued behind it are not tried one by one (each would run the whole retry policy against a
+        Slack that is down): they are deferred to the same time, and the outbox sweep paces them."""
+        now = self.clock()
+        if self._paused_until is not None and now < self._paused_until:
+            defer(self.client, self.s, claimed.record, claimed.lease, self._paused_until,
+                  "deferred: the delivery before it failed", metrics=self.metrics, channel=self.alerter.channel)
+            return
         t0 = time.perf_counter()
-        send_claimed(self.client, self.s, self.alerter, claimed, metrics=self.metrics, clock=self.clock)
+        final = send_claimed(self.client, self.s, self.alerter, claimed, metrics=self.metrics, clock=self.clock)
         self.metrics.stage_seconds.labels("alert").observe(time.perf_counter() - t0)
+        if final is not None and final.status == "failed" and final.next_attempt is not None and final.attempts > claimed.record.attempts:
+            self._paused_until = final.next_attempt  # it was tried and failed (not merely deferred)
+        elif final is not None and final.status in ("sent", "printed"):
+            self._paused_until = None
 
     def actions(self, batch: Sequence[tuple[LinkedArticle, StoryRecord, Sequence[Event]]]) -> list[dict]:
         """The documents one batch writes: each article and its claims, and the LAST state of each
@@ -179,7 +226,8 @@ class StoryEffects:
         for la, record, changes in batch:
             for kind, c in changes:
                 self.metrics.contradictions.labels(c.kind, kind).inc()
-                got = claim(self.client, self.s, self.alerter, c, record.title, kind, metrics=self.metrics, clock=self.clock)
+                got = claim(self.client, self.s, self.alerter, c, record.title, kind, metrics=self.metrics, clock=self.clock,
+                            take_failed=False)
                 if isinstance(got, Claimed):
                     self.sender.put(got)
 

@@ -176,11 +176,13 @@ class FlakyWebhook:
     def __init__(self) -> None:
         self.down = True
         self.accepted: list[dict] = []
+        self.requests = 0
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                hook.requests += 1
                 if hook.down:
                     self.send_response(500)
                     self.end_headers()
@@ -497,12 +499,24 @@ def test_a_queued_claim_taken_over_by_a_sweep_is_not_sent_again(es_settings, api
     assert take_over_alert(client, s, stored.model_copy(update={"created": T0 + timedelta(minutes=5)}), lease) is not None
     assert send_claimed(client, s, alerter, got, metrics=metrics, clock=lambda: T0 + timedelta(minutes=6)) is None
     assert api.calls == []
-    # a claim nobody touched is sent once, and its outcome stored
+    # the update may not overtake the first alert, which the other worker still holds: deferred
     second = claim(client, s, alerter, _contradiction(2, ("14", "19", "23")), "Raid", "update", metrics=metrics, clock=lambda: T0)
     assert isinstance(second, Claimed)
-    final = send_claimed(client, s, alerter, second, metrics=metrics, clock=lambda: T0 + timedelta(seconds=3))
-    assert final is not None and final.status == "sent" and len(api.calls) == 1
+    deferred = send_claimed(client, s, alerter, second, metrics=metrics, clock=lambda: T0 + timedelta(minutes=6, seconds=3))
+    assert deferred is not None and deferred.status == "failed" and deferred.attempts == 0 and "deferred" in (deferred.error or "")
+    assert deferred.next_attempt is not None and deferred.next_attempt > T0 + timedelta(minutes=6, seconds=3)
+    assert api.calls == []
+    # the other worker delivers the first alert; then the sweep sends the update, once, in its thread
+    from pipeline.notify import retry_due
+
+    first, first_lease = get_alert(client, s, got.record.id)
+    sent = first.model_copy(update={"status": "sent", "ts": "1700000000.000100", "sent": T0 + timedelta(minutes=7)})
+    assert take_over_alert(client, s, sent, first_lease) is not None
+    later = lambda: T0 + timedelta(minutes=10)  # noqa: E731
+    assert retry_due(client, s, alerter, metrics=metrics, clock=later) == 1
+    assert len(api.calls) == 1 and api.calls[0][1].get("thread_ts") == "1700000000.000100"
     assert _stored(client, s, second.record.id)["status"] == "sent"
+    assert retry_due(client, s, alerter, metrics=metrics, clock=later) == 0
     # a replayed event claims nothing
     assert claim(client, s, alerter, _contradiction(2, ("14", "19", "23")), "Raid", "update", metrics=metrics, clock=lambda: T0) is None
 
@@ -570,3 +584,69 @@ def test_alert_sender_sends_in_claim_order_without_blocking_the_caller(caplog):
     assert sender.queued() == frozenset()
     assert metrics.registry.get_sample_value("crosswire_alert_queue") == 0
     assert any("a2" in r.getMessage() and "outbox sweep" in r.getMessage() for r in caplog.records)
+
+
+def test_after_a_failed_delivery_the_queue_behind_it_is_deferred_not_hammered(es_settings):
+    """Slack is down: the first queued alert runs its retry policy and fails; the ones queued
+    behind it are deferred to its next attempt without a post each. When Slack is back, the sweep
+    sends every one of them, once."""
+    from pipeline.notify import Claimed, claim, retry_due
+    from pipeline.worker import StoryEffects
+
+    hook = FlakyWebhook()
+    s = es_settings.model_copy(update={"slack_webhook_url": SecretStr(hook.url), "slack_allowed_hosts": ("127.0.0.1",),
+                                       "es_index_prefix": "queued3", "alert_max_retries": 1})
+    client = make_client(s)
+    ensure_templates(client, s)
+    now = [T0]
+    clock = lambda: now[0]  # noqa: E731
+    alerter, metrics = make_alerter(s, sleep=lambda _d: None), Metrics.create()
+    effects = StoryEffects(s, client=client, alerter=alerter, metrics=metrics, clock=clock)
+    claims = []
+    for i in range(3):
+        c = _contradiction(1, (str(10 + i), str(20 + i))).model_copy(update={"id": f"c{i}"})
+        got = claim(client, s, alerter, c, "Raid", "new", metrics=metrics, clock=clock, take_failed=False)
+        assert isinstance(got, Claimed)
+        claims.append(got)
+    for got in claims:
+        effects._send(got)
+    first = _stored(client, s, claims[0].record.id)
+    assert first["status"] == "failed" and first["attempts"] == 2 and hook.requests == 2  # one delivery: 1 + 1 retry
+    for got in claims[1:]:
+        rec = _stored(client, s, got.record.id)
+        assert rec["status"] == "failed" and rec["attempts"] == 0 and "deferred" in rec["error"]
+        assert rec["next_attempt"] == first["next_attempt"]
+    assert metrics.registry.get_sample_value("crosswire_alerts_total", {"channel": "slack", "outcome": "deferred"}) == 2
+    # a replay of the failed alert does not take it over: the sweep owns its retries
+    again = claim(client, s, alerter, _contradiction(1, ("10", "20")).model_copy(update={"id": "c0"}), "Raid", "new",
+                  metrics=metrics, clock=clock, take_failed=False)
+    assert again is None
+    hook.down = False
+    now[0] = T0 + timedelta(hours=1)
+    assert retry_due(client, s, alerter, metrics=metrics, clock=clock) == 3
+    assert len(hook.accepted) == 3 and all(_stored(client, s, g.record.id)["status"] == "sent" for g in claims)
+    hook.server.shutdown()
+
+
+def test_alert_sender_stop_finishes_the_delivery_in_flight_and_sends_nothing_more():
+    from pipeline.notify import Claimed
+    from pipeline.types import AlertRecord
+    from pipeline.worker import AlertSender
+
+    started, gate = threading.Event(), threading.Event()
+    finished: list[str] = []
+
+    def send(c: Claimed) -> None:
+        started.set()
+        gate.wait(10)
+        finished.append(c.record.id)
+
+    sender = AlertSender(send)
+    for i in range(3):
+        sender.put(Claimed(AlertRecord(id=f"s{i}", contradiction="c", story="s", kind="new", status="pending", channel="slack"), (1, 1)))
+    assert started.wait(5)
+    threading.Timer(0.3, gate.set).start()
+    left = sender.stop(5)
+    assert finished == ["s0"]  # the one in flight completed (its outcome is stored), no other began
+    assert left == 2 and not sender.alive()
+    assert sender.queued() == frozenset()  # no sender thread: the outbox sweep may take them over
