@@ -66,6 +66,31 @@ def _utc(ts: float | None) -> datetime:
     return datetime.fromtimestamp(ts or 0.0, timezone.utc)
 
 
+class DurableTable(faust.Table):
+    """A faust table whose changelog sends can be awaited (:meth:`changelog_sent`).
+
+    In at-least-once mode faust commits a source offset once its event is acknowledged, without
+    waiting for the changelog messages the event's table writes put in the producer's buffer. A
+    worker killed in between restarts from the committed offset with a changelog that lacks those
+    writes: the state silently loses what the event did (an article missing from its story). The
+    agents therefore await :meth:`changelog_sent` before they let their events be acknowledged."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._unsent: list[Any] = []
+
+    def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
+        fut = super().send_changelog(*args, **kwargs)
+        self._unsent.append(fut)
+        return fut
+
+    async def changelog_sent(self) -> None:
+        """Wait until every changelog message sent so far is acknowledged by the broker."""
+        pending, self._unsent = self._unsent, []
+        if pending:
+            await asyncio.gather(*pending)
+
+
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     """faust's consumer thread with the fetch wait from settings (faust fixes it at 1.5 s)."""
 
@@ -106,6 +131,7 @@ def create_app(
         topic_partitions=s.topic_partitions,
         topic_replication_factor=1,
         processing_guarantee="at_least_once",
+        Table=DurableTable,
         datadir=str(s.data_dir),
         web_enabled=s.web_port > 0,
         web_port=s.web_port or 6066,
@@ -130,6 +156,7 @@ def create_app(
     # older version (faust's json serializer, the same JSON bytes) reads back unchanged.
     link_table = app.Table(f"{s.topic_prefix}-link-state", partitions=1, key_type=str, value_type=bytes)
     story_table = app.Table(f"{s.topic_prefix}-story-state", key_type=str, value_type=bytes)
+    assert isinstance(link_table, DurableTable) and isinstance(story_table, DurableTable)
 
     state: dict[str, Any] = {"linker": None}
     sources = {s.topic("articles"), s.topic("analysed"), s.topic("linked")}
@@ -262,6 +289,7 @@ def create_app(
                     link_table.pop(sid, None)  # its contribution moved to the retired aggregate
                 else:
                     link_table[sid] = json.dumps(exported, separators=(",", ":"), ensure_ascii=False).encode()
+        await link_table.changelog_sent()  # before the batch is acknowledged (see DurableTable)
         if retired:
             metrics.retired_stories.inc(len(retired))
         metrics.live_stories.set(linker.live_stories)
@@ -313,6 +341,7 @@ def create_app(
             with _current(event):
                 story_table.pop(key, None)  # retired: its documents stay searchable in the index
             log.info("story %s retired; its state is dropped", key, extra={"story": key})
+        await story_table.changelog_sent()  # before the batch is acknowledged (see DurableTable)
         metrics.last_processed.labels("contradict").set(items[-1][0].message.timestamp or 0)
 
     @app.agent(linked)

@@ -72,7 +72,7 @@ class Metrics:
             ),
             alerts=Counter(
                 "crosswire_alerts",
-                "Alert deliveries; outcome is sent, printed, failed, duplicate (already sent, skipped), held (an update waiting for its digest) or recovered (found already posted in Slack, not re-sent).",
+                "Alert deliveries; outcome is sent, printed, failed, duplicate (already sent, skipped), held (an update waiting for its digest), deferred (waiting for the alert it updates, or behind a failed delivery), taken_over (another worker's sweep sends it) or recovered (found already posted in Slack, not re-sent).",
                 ["channel", "outcome"],
                 registry=r,
             ),

@@ -5,6 +5,10 @@
 * ``entity_ruler`` BEFORE ``ner``, fed with :meth:`AliasTable.patterns`: listed names and aliases
   get the table's label and their canonical name as ``ent_id_`` ("Kataib Hezbollah" is an ORG, not
   the PERSON the small model guesses); the statistical NER keeps those spans and labels the rest.
+* ``attribute_ruler`` (same name, same position) is :class:`pipeline.attrs.FastAttributeRuler`
+  (factory ``crosswire_attribute_ruler``) holding the model's own patterns: spaCy's AttributeRuler
+  compiled into table lookups, token-for-token identical output at a fraction of the cost (it was
+  ~12% of the pipeline's time). ``nlp.pipe_names`` is unchanged.
 * ``crosswire_canonical`` AFTER ``ner``: drops obvious false entities (common nouns), gives the
   table's label to table entities the NER mislabelled, and sets ``Span._.canonical`` on every span
   of ``doc.ents`` (numbers included; :func:`extract_entities` leaves those out).
@@ -25,6 +29,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span, Token
 
 from .aliases import AliasTable
+from .attrs import swap_attribute_ruler
 from .types import Entity
 
 #: Labels that are numbers, not names: claim extraction reads them, entity keys skip them.
@@ -146,10 +151,12 @@ def make_canonical_names(nlp: Language, name: str) -> CanonicalNames:
 
 
 def load_nlp(model: str, aliases: AliasTable) -> Language:
-    """Load the installed spaCy package ``model`` and add the alias EntityRuler (before ``ner``)
-    and the ``crosswire_canonical`` component (after ``ner``). Loads from disk every call: the
-    caller keeps one per process. Raises ``OSError`` when the package is not installed."""
+    """Load the installed spaCy package ``model``, swap its ``attribute_ruler`` for the exact
+    compiled one, and add the alias EntityRuler (before ``ner``) and the ``crosswire_canonical``
+    component (after ``ner``). Loads from disk every call: the caller keeps one per process.
+    Raises ``OSError`` when the package is not installed."""
     nlp = spacy.load(model)
+    swap_attribute_ruler(nlp)  # a no-op for models without an AttributeRuler
     ner_position = {"before": "ner"} if "ner" in nlp.pipe_names else {}
     # Before the NER, ruler spans are fixed constraints the NER labels around; overwrite_ents only
     # matters if something upstream set entities, and then the table should win.
