@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from concurrent.futures import ThreadPoolExecutor
 import json
 import logging
 import weakref
 import time
 from datetime import datetime, timezone
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -40,6 +42,7 @@ from .article import BadArticle, dead_letter, parse_article
 from .health import Health
 from .metrics import Metrics
 from .settings import Settings
+from .stall import StallWatch
 from .storystate import StoryRecord, apply
 from .types import AnalysedArticle, DeadLetter, LinkedArticle, StoryRetired
 from .worker import StoryEffects
@@ -161,6 +164,11 @@ def create_app(
     state: dict[str, Any] = {"linker": None}
     sources = {s.topic("articles"), s.topic("analysed"), s.topic("linked")}
     progress: dict[Any, float] = {}  # source partition -> monotonic time its last message was finished
+    # spaCy always runs on this one thread: its large buffers stay in one malloc arena instead of
+    # spreading over the default executor's threads (each with an arena of its own)
+    nlp_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crosswire-nlp")
+    inflight: Counter[Any] = Counter()  # source partition -> batches of it being handled now
+    watch = StallWatch(s.kafka_stall_reseek_s)
     health = health or Health()
 
     def done(event: Any) -> None:
@@ -174,46 +182,62 @@ def create_app(
         log.warning("dead letter from %s: %s (%s)", stage, err.reason, err.message,
                     extra={"stage": stage, "reason": err.reason, "key": letter.key})
 
+    @contextlib.asynccontextmanager
+    async def _handling(events: list[Any]) -> Any:
+        """Mark the events' partitions busy while their batch is handled (the stall watchdog in
+        ``lag`` leaves busy partitions alone)."""
+        tps = {ev.message.tp for ev in events}
+        inflight.update(tps)
+        try:
+            yield
+        finally:
+            inflight.subtract(tps)
+
     @app.agent(articles)
     async def analyse_agent(stream: Any) -> None:
-        loop = asyncio.get_running_loop()
         async for events in stream.take_events(s.batch_size, within=s.batch_within_s):
-            good, origin, arrived = [], {}, {}
-            for ev in events:
-                metrics.articles.labels("parse", "in").inc()
-                raw = ev.value if isinstance(ev.value, bytes) else bytes(ev.value or b"")
-                try:
-                    art = parse_article(raw, max_text_bytes=s.max_text_bytes)
-                except BadArticle as err:
-                    await send_dead(raw, err, "parse", ev.key, _utc(ev.message.timestamp))
-                    continue
-                metrics.articles.labels("parse", "ok").inc()
-                good.append(art)
-                origin[art.id] = raw
-                arrived[art.id] = ev.message.timestamp
-            if not good:
-                for ev in events:
-                    done(ev)
-                continue
+            async with _handling(events):
+                await analyse_batch(events)
+
+    async def analyse_batch(events: list[Any]) -> None:
+        """One batch of the articles topic: parse, analyse off the event loop, pass on."""
+        loop = asyncio.get_running_loop()
+        good, origin, arrived = [], {}, {}
+        for ev in events:
+            metrics.articles.labels("parse", "in").inc()
+            raw = ev.value if isinstance(ev.value, bytes) else bytes(ev.value or b"")
             try:
-                results = await loop.run_in_executor(None, analyser.analyse, good)
-            except Exception:  # noqa: BLE001 - find the one article that breaks the batch
-                results = []
-                for art in good:
-                    try:
-                        results.extend(await loop.run_in_executor(None, analyser.analyse, [art]))
-                    except Exception as e:  # noqa: BLE001
-                        log.exception("analysis failed for article %s", art.id)
-                        await send_dead(origin[art.id], BadArticle("analyse_error", f"{type(e).__name__}: {e}"), "analyse", art.id.encode(), _utc(None))
-            # downstream messages keep the article's own Kafka time: it is the arrival clock that
-            # retires quiet stories, so a backfill produced with its original times retires them too
-            futs = [
-                await analysed.send(key=a.article.id.encode(), value=a.model_dump_json().encode(), timestamp=arrived.get(a.article.id))
-                for a in results
-            ]
-            await asyncio.gather(*futs)
+                art = parse_article(raw, max_text_bytes=s.max_text_bytes)
+            except BadArticle as err:
+                await send_dead(raw, err, "parse", ev.key, _utc(ev.message.timestamp))
+                continue
+            metrics.articles.labels("parse", "ok").inc()
+            good.append(art)
+            origin[art.id] = raw
+            arrived[art.id] = ev.message.timestamp
+        if not good:
             for ev in events:
                 done(ev)
+            return
+        try:
+            results = await loop.run_in_executor(nlp_pool, analyser.analyse, good)
+        except Exception:  # noqa: BLE001 - find the one article that breaks the batch
+            results = []
+            for art in good:
+                try:
+                    results.extend(await loop.run_in_executor(nlp_pool, analyser.analyse, [art]))
+                except Exception as e:  # noqa: BLE001
+                    log.exception("analysis failed for article %s", art.id)
+                    await send_dead(origin[art.id], BadArticle("analyse_error", f"{type(e).__name__}: {e}"), "analyse", art.id.encode(), _utc(None))
+        # downstream messages keep the article's own Kafka time: it is the arrival clock that
+        # retires quiet stories, so a backfill produced with its original times retires them too
+        futs = [
+            await analysed.send(key=a.article.id.encode(), value=a.model_dump_json().encode(), timestamp=arrived.get(a.article.id))
+            for a in results
+        ]
+        await asyncio.gather(*futs)
+        for ev in events:
+            done(ev)
 
     _INFRA = (TransportError, ApiError, ConnectionError, TimeoutError, KafkaError)
 
@@ -301,11 +325,12 @@ def create_app(
     @app.agent(analysed)
     async def link_agent(stream: Any) -> None:
         async for events in stream.take_events(s.batch_size, within=downstream_within):
-            items = [(ev, v) for ev in events if (v := await decode("link", ev, AnalysedArticle)) is not None]
-            if items:
-                await run_batch("link", items, handle_link)
-            for ev in events:
-                done(ev)
+            async with _handling(events):
+                items = [(ev, v) for ev in events if (v := await decode("link", ev, AnalysedArticle)) is not None]
+                if items:
+                    await run_batch("link", items, handle_link)
+                for ev in events:
+                    done(ev)
 
     @app.on_partitions_revoked.connect
     async def _revoked(app: Any, revoked: Any, **kw: Any) -> None:
@@ -347,16 +372,17 @@ def create_app(
     @app.agent(linked)
     async def story_agent(stream: Any) -> None:
         async for events in stream.take_events(s.batch_size, within=downstream_within):
-            items = [
-                (ev, v)
-                for ev in events
-                if (v := await decode("contradict", ev, StoryRetired if bytes(ev.value).startswith(b'{"retired"') else LinkedArticle))
-                is not None
-            ]
-            if items:
-                await run_batch("contradict", items, handle_story)
-            for ev in events:
-                done(ev)
+            async with _handling(events):
+                items = [
+                    (ev, v)
+                    for ev in events
+                    if (v := await decode("contradict", ev, StoryRetired if bytes(ev.value).startswith(b'{"retired"') else LinkedArticle))
+                    is not None
+                ]
+                if items:
+                    await run_batch("contradict", items, handle_story)
+                for ev in events:
+                    done(ev)
 
     @app.timer(interval=1.0)
     async def heartbeat() -> None:
@@ -377,6 +403,7 @@ def create_app(
         for tp in list(progress):
             if tp not in assigned:
                 progress.pop(tp, None)
+                watch.forget(tp)
                 metrics.forget_partition(tp.topic, tp.partition)
         for tp in assigned:
             progress.setdefault(tp, now)
@@ -387,6 +414,18 @@ def create_app(
             read = app.consumer._read_offset.get(tp)  # faust keeps no public accessor for it
             metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, (high or 0) - ((read + 1) if read is not None else 0)))
             metrics.partition_idle.labels(tp.topic, str(tp.partition)).set(now - progress[tp])
+            await _reseek_if_stalled(tp, read, now)
+
+    async def _reseek_if_stalled(tp: Any, read: int | None, now: float) -> None:
+        """See :mod:`pipeline.stall`: re-read a partition whose message faust dropped."""
+        committed = app.consumer._committed_offset.get(tp)  # no public accessor either
+        offset = watch.check(tp, committed=committed, read=read, busy=inflight[tp] > 0, idle_s=now - progress.get(tp, now), now=now)
+        if offset is None:
+            return
+        log.warning("partition %s[%d]: offset %d was read but never processed; re-reading from it",
+                    tp.topic, tp.partition, offset, extra={"topic": tp.topic, "partition": tp.partition})
+        metrics.reseeks.labels(tp.topic, str(tp.partition)).inc()
+        await app.consumer.seek(tp, offset)
 
     @app.on_before_shutdown.connect
     async def _drain_alerts(app: Any, **kw: Any) -> None:

@@ -33,6 +33,7 @@ class Metrics:
     es_errors: Counter
     last_processed: Gauge
     consumer_lag: Gauge
+    reseeks: Counter
     partition_idle: Gauge
 
     @classmethod
@@ -99,6 +100,12 @@ class Metrics:
             consumer_lag=Gauge(
                 "crosswire_consumer_lag",
                 "Messages not yet read, per assigned source partition (highwater minus position).",
+                ["topic", "partition"],
+                registry=r,
+            ),
+            reseeks=Counter(
+                "crosswire_partition_reseeks",
+                "Source partitions re-read from their committed offset because a message was read and never processed.",
                 ["topic", "partition"],
                 registry=r,
             ),

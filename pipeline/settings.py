@@ -81,6 +81,17 @@ class Settings(BaseSettings):
         ),
     )
 
+    kafka_stall_reseek_s: float = Field(
+        30.0,
+        gt=0,
+        description=(
+            "A source partition whose committed offset has stayed behind what was read for this "
+            "long, with nothing in flight, had a message read and never delivered to its agent "
+            "(faust can drop one when flow is suspended mid-delivery); the worker re-reads it from "
+            "the committed offset. Effects are idempotent, so the re-read is safe."
+        ),
+    )
+
     kafka_fetch_max_wait_ms: int = Field(
         500,
         ge=1,

@@ -1,0 +1,50 @@
+"""The consumer stall watchdog's decision, as a pure function of offsets and times.
+
+faust marks a message *read* before its agent has it, and if flow is suspended while the hand-over
+waits, the message is dropped (``faust.transport.consumer.Consumer._drain_messages`` cancels the
+delivery but keeps the read offset). It is never processed nor acknowledged, so the partition's
+committed offset stops there for good while later messages go through: one article silently never
+indexed (seen after a worker restart). :class:`StallWatch` tells the worker when a partition is in
+that state, so that it re-reads the partition from its committed offset (effects are idempotent).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class StallWatch:
+    """Per source partition: the committed offset seen while behind, and since when.
+
+    A partition is *behind* when its committed offset (the next offset to commit) is at or before
+    the last offset read, and none of its batches is being handled. It is *stalled* when it has been
+    behind at the same committed offset for ``stall_s`` and has not finished a message for
+    ``stall_s`` either (a slow batch or a paused stream is not a stall)."""
+
+    stall_s: float
+    _since: dict[Hashable, tuple[int, float]] = field(default_factory=dict)
+
+    def check(self, tp: Hashable, *, committed: int | None, read: int | None, busy: bool, idle_s: float, now: float) -> int | None:
+        """The offset to re-read ``tp`` from, or None. ``idle_s``: seconds since the partition last
+        finished a message. A returned offset resets the watch for ``tp``."""
+        behind = committed is not None and read is not None and committed <= read and not busy
+        if not behind:
+            self._since.pop(tp, None)
+            return None
+        assert committed is not None
+        first = self._since.get(tp)
+        if first is None or first[0] != committed:
+            self._since[tp] = (committed, now)
+            return None
+        if now - first[1] < self.stall_s or idle_s < self.stall_s:
+            return None
+        del self._since[tp]
+        return committed
+
+    def forget(self, tp: Hashable) -> None:
+        self._since.pop(tp, None)
+
+
+__all__ = ["StallWatch"]

@@ -1,0 +1,50 @@
+"""The stall watchdog's decision (pipeline.stall): re-read a partition only when its committed
+offset has sat at or before the last read offset, with nothing in flight, for the whole window."""
+
+from __future__ import annotations
+
+from pipeline.stall import StallWatch
+
+TP = ("crosswire-articles", 0)
+
+
+def _run(watch: StallWatch, readings: list[tuple[float, int | None, int | None, bool, float]]) -> list[int | None]:
+    return [watch.check(TP, committed=c, read=r, busy=b, idle_s=idle, now=t) for t, c, r, b, idle in readings]
+
+
+def test_a_dropped_message_is_re_read_after_the_window():
+    w = StallWatch(30.0)
+    # offset 192 was read and dropped; 193..499 went through; nothing is in flight
+    got = _run(w, [(0, 192, 499, False, 1), (10, 192, 499, False, 11), (29, 192, 499, False, 30), (31, 192, 499, False, 32)])
+    assert got == [None, None, None, 192]
+    # the watch starts over after a re-read
+    assert _run(w, [(35, 192, 499, False, 36)]) == [None]
+
+
+def test_healthy_partitions_are_left_alone():
+    w = StallWatch(30.0)
+    # committed runs one past the last read offset: caught up
+    assert _run(w, [(t, 500, 499, False, t) for t in (0, 40, 80)]) == [None, None, None]
+    # committed trails reads by one commit interval but keeps moving
+    assert _run(w, [(0, 100, 130, False, 0), (20, 131, 160, False, 0), (45, 161, 190, False, 0)]) == [None, None, None]
+    # nothing read yet, or nothing committed yet
+    assert _run(w, [(0, None, None, False, 100), (50, None, 10, False, 100), (99, 5, None, False, 100)]) == [None, None, None]
+
+
+def test_a_slow_or_busy_partition_is_not_a_stall():
+    w = StallWatch(30.0)
+    # a batch in flight for minutes (the search server is down, say): never re-read
+    assert _run(w, [(t, 192, 223, True, t) for t in (0, 40, 120)]) == [None, None, None]
+    # behind at the same offset for long, but it finished a message recently: wait
+    w2 = StallWatch(30.0)
+    assert _run(w2, [(0, 192, 300, False, 5), (40, 192, 300, False, 5), (80, 192, 300, False, 31)]) == [None, None, 192]
+    # the window restarts when the committed offset moves
+    w3 = StallWatch(30.0)
+    assert _run(w3, [(0, 192, 300, False, 40), (25, 193, 300, False, 40), (50, 193, 300, False, 60), (56, 193, 300, False, 60)]) == [None, None, None, 193]
+
+
+def test_forget_drops_a_revoked_partition():
+    w = StallWatch(30.0)
+    assert _run(w, [(0, 192, 499, False, 100)]) == [None]
+    w.forget(TP)
+    assert _run(w, [(40, 192, 499, False, 140)]) == [None]  # starts a fresh window
