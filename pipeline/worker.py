@@ -46,7 +46,7 @@ class AlertSender:
     def __init__(self, send: Callable[[Claimed], object], *, metrics: Metrics | None = None) -> None:
         self._send = send
         self._metrics = metrics
-        self._queue: queue.Queue[Claimed] = queue.Queue()
+        self._queue: queue.Queue[Claimed | None] = queue.Queue()  # None wakes the thread to stop
         self._ids: Counter[str] = Counter()  # queued or being sent (an id can be queued twice)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -97,7 +97,7 @@ class AlertSender:
         with self._lock:
             thread = self._thread
         if thread is not None and thread.is_alive():
-            self._queue.put(None)  # type: ignore[arg-type]  # wakes the thread if it waits
+            self._queue.put(None)
             thread.join(timeout_s)
         return self.pending()
 
