@@ -40,6 +40,7 @@ from aiokafka.errors import KafkaError
 from .analyse import Analyser
 from .article import BadArticle, dead_letter, parse_article
 from .health import Health
+from .memory import TrimSchedule, trim
 from .metrics import Metrics
 from .settings import Settings
 from .stall import StallWatch
@@ -169,6 +170,8 @@ def create_app(
     nlp_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crosswire-nlp")
     inflight: Counter[Any] = Counter()  # source partition -> batches of it being handled now
     watch = StallWatch(s.kafka_stall_reseek_s)
+    work = {"batches": 0}  # batches handled by every agent: the memory timer reads it
+    trims = TrimSchedule(s.memory_trim_interval_s)
     health = health or Health()
 
     def done(event: Any) -> None:
@@ -192,6 +195,7 @@ def create_app(
             yield
         finally:
             inflight.subtract(tps)
+            work["batches"] += 1
 
     @app.agent(articles)
     async def analyse_agent(stream: Any) -> None:
@@ -426,6 +430,12 @@ def create_app(
                     tp.topic, tp.partition, offset, extra={"topic": tp.topic, "partition": tp.partition})
         metrics.reseeks.labels(tp.topic, str(tp.partition)).inc()
         await app.consumer.seek(tp, offset)
+
+    @app.timer(interval=5.0)
+    async def memory() -> None:
+        # after a burst, the freed memory goes back to the OS (see pipeline.memory)
+        if trims.due(time.monotonic(), work["batches"]):
+            await asyncio.get_running_loop().run_in_executor(None, trim)
 
     @app.on_before_shutdown.connect
     async def _drain_alerts(app: Any, **kw: Any) -> None:

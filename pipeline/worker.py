@@ -257,8 +257,11 @@ def run_worker(s: Settings) -> None:
 
     from .health import Health, serve
     from .logs import configure_logging, logging_config
+    from .memory import limit_arenas
 
     configure_logging(s.log_format, s.log_level)  # JSON from the first line when JSON is chosen
+    # before any thread starts: each thread that allocates would otherwise get an arena of its own
+    limit_arenas(s.malloc_arenas)
     # spaCy runs in an executor thread and holds the GIL for long stretches; the event loop and
     # faust's consumer thread wait up to one switch interval for it each time they wake up.
     # 1 ms (default 5) keeps message handling responsive; spaCy loses well under 1% to it.
