@@ -59,6 +59,11 @@ MAX_FIELD_TEXT = 2000
 MAX_FIELDS = 10
 MAX_CONTEXT_ELEMENTS = 10
 MAX_QUOTE_CHARS = 280  # editorial: a quote is evidence, not the article
+#: The terminal alert shows this many distinct quotes and names per side, then "…and N more": a
+#: side of a wire story can carry hundreds of reports, and rendering them all (rich, under the
+#: GIL) stalled the worker's indexing for seconds.
+MAX_TERMINAL_QUOTES = 3
+MAX_TERMINAL_OUTLETS = 6
 MAX_FALLBACK_CHARS = 3000
 
 _KIND_LABEL = {
@@ -741,6 +746,13 @@ class SlackBotAlerter(SlackWebhookAlerter):
 # ------------------------------------------------------------------------------------------ stdout
 
 
+def _first(items: Sequence[str], n: int, more: str) -> str:
+    """The first ``n`` distinct items joined by commas, then "+K more" for the rest."""
+    unique = list(dict.fromkeys(items))
+    text = ", ".join(unique[:n])
+    return text + (f" +{len(unique) - n} {more}" if len(unique) > n else "")
+
+
 class StdoutAlerter(Alerter):
     """Prints alerts to the terminal (rich) when no webhook is configured."""
 
@@ -765,11 +777,14 @@ class StdoutAlerter(Alerter):
         table.add_column("reported by")
         table.add_column("quotes")
         for side in c.sides:
-            who = ", ".join(side.outlets)
+            who = _first(side.outlets, MAX_TERMINAL_OUTLETS, "more")
             if side.attributed_to:
-                who += ("\n" if who else "") + "according to " + ", ".join(side.attributed_to)
-            quotes = "\n".join(f"“{truncate(q, MAX_QUOTE_CHARS)}”" for q in side.quotes)
-            table.add_row(Text(side.value, style="bold"), Text(who), Text(quotes, style="italic"))
+                who += ("\n" if who else "") + "according to " + _first(side.attributed_to, MAX_TERMINAL_OUTLETS, "more")
+            quotes = [f"“{truncate(q, MAX_QUOTE_CHARS)}”" for q in dict.fromkeys(side.quotes)]
+            shown = "\n".join(quotes[:MAX_TERMINAL_QUOTES])
+            if len(quotes) > MAX_TERMINAL_QUOTES:
+                shown += f"\n…and {len(quotes) - MAX_TERMINAL_QUOTES} more"
+            table.add_row(Text(side.value, style="bold"), Text(who), Text(shown, style="italic"))
         head = "NEW" if message.kind == "new" else f"UPDATE v{c.version}"
         footer = (
             f"confidence {c.confidence:.2f} · first seen {_when(c.first_seen)} · last seen {_when(c.last_seen)}"

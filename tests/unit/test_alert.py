@@ -319,6 +319,25 @@ def test_stdout_alerter_prints_sides() -> None:
     assert "Raid on HQ" in out and all(s.value in out and s.outlets[0] in out for s in c.sides)
 
 
+def test_stdout_alerter_bounds_a_side_with_hundreds_of_reports() -> None:
+    # a wire story's side can carry hundreds of reports: the terminal shows a few distinct quotes
+    # and names, and says how many more there are (rendering all of them stalled the worker)
+    c = _contradiction(quotes_per_side=1)
+    many = c.sides[0].model_copy(update={
+        "quotes": tuple(f"Copy {i % 40} of the wire report." for i in range(400)),
+        "outlets": tuple(f"outlet{i % 25}.example" for i in range(400)),
+    })
+    c = c.model_copy(update={"sides": (many, c.sides[1])})
+    buf = io.StringIO()
+    StdoutAlerter(Console(file=buf, width=200, color_system=None)).send(AlertMessage(c, "Raid on HQ", "update"))
+    out = buf.getvalue()
+    assert out.count("of the wire report") == 3
+    assert "…and 37 more" in out  # 40 distinct quotes, 3 shown
+    assert "+19 more" in out  # 25 distinct outlets, 6 shown
+    assert c.sides[1].quotes[0][:20] in out  # the other side is still whole
+    assert len(out.splitlines()) < 40
+
+
 def test_make_alerter_picks_by_settings(slack: FakeSlack) -> None:
     assert isinstance(make_alerter(Settings(slack_webhook_url=None)), StdoutAlerter)
     picked = make_alerter(Settings(slack_webhook_url=slack.url, slack_allowed_hosts=("127.0.0.1",)))
