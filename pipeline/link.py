@@ -264,6 +264,7 @@ class _Doc:
     fingerprint: tuple[int, ...]
     published: float | None
     years: frozenset[str] = frozenset()
+    sq: dict[str, float] = field(default_factory=dict)  # Σ w² per sub-vector (1 when not empty)
 
 
 @dataclass
@@ -599,6 +600,7 @@ class StoryLinker:
         years = frozenset(y for n in f.numbers for y in _YEAR.findall(n))
         return _Doc(
             vectors=vectors,
+            sq={sub: sum(w * w for w in vec.values()) for sub, vec in vectors.items()},
             df_terms=frozenset(df_terms),
             # The shingle MinHash, then the sentence signature (pipeline.dedup): one stored row.
             fingerprint=(*f.fingerprint, *f.sentences) if len(f.fingerprint) == N_HASHES else tuple(f.fingerprint),
@@ -644,12 +646,21 @@ class StoryLinker:
             n = st.norms.get(sub, 0.0)
             svec = st.vectors[sub]
             dot = miss = 0.0
-            for t, w in dvec.items():
-                sw = svec.get(t)
-                if sw is None:
-                    miss += w * w
-                else:
-                    dot += w * sw
+            if len(dvec) <= len(svec):
+                for t, w in dvec.items():
+                    sw = svec.get(t)
+                    if sw is None:
+                        miss += w * w
+                    else:
+                        dot += w * sw
+            else:  # the same sums, looping over the shorter side
+                shared = 0.0
+                for t, sw in svec.items():
+                    w = dvec.get(t)
+                    if w is not None:
+                        dot += w * sw
+                        shared += w * w
+                miss = max(0.0, doc.sq[sub] - shared)
             x[f"cos_{sub}"] = dot / n if n > 0 else 0.0
             # Share of the article's weight on terms the story never used: a new name or date
             # is evidence of another event of the same kind, which cosine alone underweights.
@@ -677,7 +688,8 @@ class StoryLinker:
                 mvec = member.get(sub)
                 if not mvec:
                     continue
-                dot = sum(w * mvec[t] for t, w in dvec.items() if t in mvec)
+                # over the member's few terms (member_terms), not the article's hundreds
+                dot = sum(w * dvec[t] for t, w in mvec.items() if t in dvec)
                 best = max(best, dot)  # member vectors are stored unit-length
                 total += dot
                 n += 1
