@@ -242,6 +242,19 @@ def test_summarise_derives_ratio_speedup_and_growth() -> None:
     assert list(verdicts.values()) == [True, False, True, True]  # p99 1.5 s is over 1 s
 
 
+def test_memory_growth_is_read_at_rest_when_measured() -> None:
+    r = _results(rss=(400, 600))  # under load: the heap of the last batches, +50%
+    one = r["end_to_end"]["workers_1"]
+    one["rest_rss_at_n"], one["rest_rss_at_growth"] = [300], [318]
+    m = summarise(r)["memory"]
+    assert (m["rss_small"], m["rss_large"]) == (300, 318) and m["growth"] == pytest.approx(0.06)
+    assert m["method"].startswith("worker RSS at rest")
+    assert m["growth_under_load"] == pytest.approx(0.5)  # still reported beside it
+    del one["rest_rss_at_growth"]  # no reading at 5N: fall back to the medians under load
+    m = summarise(r)["memory"]
+    assert m["growth"] == pytest.approx(0.5) and m["method"].startswith("median")
+
+
 def test_summarise_without_scale_out_or_growth() -> None:
     r = _results()
     del r["end_to_end"]["workers_2"]
@@ -292,6 +305,7 @@ def test_quick_bench_end_to_end(tmp_path: Path) -> None:
     assert one["rate"]["articles"] == 40 and one["rate"]["articles_per_s"] > 0
     assert r["latency"]["indexed_s"]["n"] == 20 and r["latency"]["indexed_s"]["p50"] > 0
     assert r["memory"]["articles_large"] == 80 and r["memory"]["rss_small"] > 0
+    assert r["memory"]["method"].startswith("worker RSS at rest") and r["memory"]["rss_small_under_load"] > 0
     assert 0 < r["ratio"]["workers_1"]
     assert (out / "bench.png").stat().st_size > 1000
     assert "target:" in proc.stdout
