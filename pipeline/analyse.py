@@ -10,10 +10,8 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from spacy.language import Language
-from spacy.tokens import Doc
 
 from .claims import extract_claims
 from .features import link_features
@@ -48,18 +46,6 @@ def _plain_features(title: str, body: str) -> LinkFeatures:
     )
 
 
-@dataclass
-class Parsed:
-    """A batch between the two steps of :class:`Analyser`: each article with its title, body and
-    language, and the spaCy ``Doc`` of each English one (by position)."""
-
-    prepared: list[tuple[Article, str, str, str]]
-    docs: dict[int, Doc] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.prepared)
-
-
 class Analyser:
     """Turns articles into :class:`AnalysedArticle` records. Holds the spaCy pipeline (load it once
     per process and pass it in). ``analyse`` is deterministic for a given pipeline."""
@@ -78,13 +64,6 @@ class Analyser:
                 self.metrics.articles.labels(stage, "skipped").inc(n_in - n_ok)
 
     def analyse(self, articles: Sequence[Article]) -> list[AnalysedArticle]:
-        """Both steps at once: :meth:`parse`, then :meth:`finish`."""
-        return self.finish(self.parse(articles))
-
-    def parse(self, articles: Sequence[Article]) -> Parsed:
-        """Step 1: normalise and run spaCy over the batch (``nlp.pipe``, one call). The worker runs
-        it on its spaCy thread while the previous batch goes through :meth:`finish` on another:
-        spaCy's matrix products release the GIL, and the claims of one batch fill that time."""
         t0 = time.perf_counter()
         prepared = []
         for a in articles:
@@ -104,15 +83,12 @@ class Analyser:
             )
         )
         self._observe("nlp", t1, len(prepared), len(english))
-        return Parsed(prepared, docs)
 
-    def finish(self, parsed: Parsed) -> list[AnalysedArticle]:
-        """Step 2: entities, link features and claims from the parsed documents."""
         out: list[AnalysedArticle] = []
         t2 = time.perf_counter()
-        for i, (a, title, body, language) in enumerate(parsed.prepared):
+        for i, (a, title, body, language) in enumerate(prepared):
             text = title + "\n\n" + body
-            doc = parsed.docs.get(i)
+            doc = docs.get(i)
             if doc is None:
                 read = {
                     "features": _plain_features(title, body),
@@ -129,5 +105,5 @@ class Analyser:
                     article=a, clean_text=text, title=title, language=language, words=len(_WORD.findall(text)), **read
                 )
             )
-        self._observe("claims", t2, len(parsed.prepared), len(parsed.docs))
+        self._observe("claims", t2, len(prepared), len(english))
         return out

@@ -26,9 +26,8 @@ import logging
 import time
 import weakref
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -38,7 +37,7 @@ from elastic_transport import TransportError
 from elasticsearch import ApiError
 from aiokafka.errors import KafkaError
 
-from .analyse import Analyser, Parsed
+from .analyse import Analyser
 from .article import BadArticle, dead_letter, parse_article
 from .health import Health
 from .memory import TrimSchedule, trim
@@ -46,7 +45,7 @@ from .metrics import Metrics
 from .settings import Settings
 from .stall import StallWatch
 from .storystate import StoryRecord, apply
-from .types import AnalysedArticle, Article, DeadLetter, LinkedArticle, StoryRetired
+from .types import AnalysedArticle, DeadLetter, LinkedArticle, StoryRetired
 from .worker import StoryEffects
 
 log = logging.getLogger("crosswire.worker")
@@ -69,33 +68,6 @@ def _current(event: Any) -> Iterator[None]:
 
 def _utc(ts: float | None) -> datetime:
     return datetime.fromtimestamp(ts or 0.0, timezone.utc)
-
-
-@dataclass
-class _Batch:
-    """A batch of the articles topic between spaCy and the rest of the analysis."""
-
-    events: list[Any]
-    good: list[Article]
-    origin: dict[str, bytes]  # article id -> the message as it came (for a dead letter)
-    arrived: dict[str, int | None]  # article id -> its Kafka timestamp
-    parsed: Parsed | None  # None: spaCy failed on the batch, each article is retried alone
-
-
-def analyse_one_by_one(
-    analyse: Callable[[list[Article]], list[AnalysedArticle]], articles: Sequence[Article]
-) -> tuple[list[AnalysedArticle], list[tuple[Article, Exception]]]:
-    """After a batch failed: each article alone, so that the one that breaks the analysis is
-    found (and dead-lettered by the caller) and the others go on. Returns (results, failures)."""
-    results: list[AnalysedArticle] = []
-    failed: list[tuple[Article, Exception]] = []
-    for art in articles:
-        try:
-            results.extend(analyse([art]))
-        except Exception as e:  # noqa: BLE001 - one bad article must not stop the stream
-            log.exception("analysis failed for article %s", art.id)
-            failed.append((art, e))
-    return results, failed
 
 
 class DurableTable(faust.Table):
@@ -196,7 +168,6 @@ def create_app(
     # spaCy always runs on this one thread: its large buffers stay in one malloc arena instead of
     # spreading over the default executor's threads (each with an arena of its own)
     nlp_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crosswire-nlp")
-    post_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crosswire-post")  # claims of the batch before
     inflight: Counter[Any] = Counter()  # source partition -> batches of it being handled now
     watch = StallWatch(s.kafka_stall_reseek_s)
     work = {"batches": 0}  # batches handled by every agent: the memory timer reads it
@@ -223,48 +194,18 @@ def create_app(
         try:
             yield
         finally:
-            _release(tps)
-
-    def _release(tps: set[Any]) -> None:
-        """A batch of these partitions is handled (or given up)."""
-        inflight.subtract(tps)
-        work["batches"] += 1
+            inflight.subtract(tps)
+            work["batches"] += 1
 
     @app.agent(articles)
     async def analyse_agent(stream: Any) -> None:
-        # Two batches in flight: while one batch's entities, features and claims are extracted on
-        # the post thread, spaCy parses the next one on its own thread. spaCy's matrix products
-        # release the GIL, and that time is enough for the other batch's Python work (about 7% more
-        # throughput than one after the other). Batches are finished, sent and acknowledged in order.
-        # take_events acknowledges a batch when the next one is asked for, which is before the
-        # batch is finished here: each message gets one more reference, dropped once its batch has
-        # been sent on (analyse_finish), so that an offset is never committed before that.
-        previous: asyncio.Task[None] | None = None
-        try:
-            async for events in stream.take_events(s.batch_size, within=s.batch_within_s):
-                for ev in events:
-                    ev.message.incref()
-                tps = {ev.message.tp for ev in events}
-                inflight.update(tps)
-                try:
-                    batch = await analyse_parse(events)
-                    if previous is not None:
-                        await previous
-                except BaseException:
-                    _release(tps)
-                    raise
-                previous = asyncio.ensure_future(analyse_finish(batch, tps))
-                previous.add_done_callback(_log_failure)
-        finally:
-            if previous is not None and not previous.done():
-                previous.cancel()  # its events are not acknowledged: they are read again
+        async for events in stream.take_events(s.batch_size, within=s.batch_within_s):
+            async with _handling(events):
+                await analyse_batch(events)
 
-    def _log_failure(task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("analysed batch failed", exc_info=task.exception())
-
-    async def analyse_parse(events: list[Any]) -> _Batch:
-        """Step 1 of a batch of the articles topic: parse the messages, then spaCy on its thread."""
+    async def analyse_batch(events: list[Any]) -> None:
+        """One batch of the articles topic: parse, analyse off the event loop, pass on."""
+        loop = asyncio.get_running_loop()
         good, origin, arrived = [], {}, {}
         for ev in events:
             metrics.articles.labels("parse", "in").inc()
@@ -278,41 +219,29 @@ def create_app(
             good.append(art)
             origin[art.id] = raw
             arrived[art.id] = ev.message.timestamp
-        parsed = None
-        if good:
-            try:
-                parsed = await asyncio.get_running_loop().run_in_executor(nlp_pool, analyser.parse, good)
-            except Exception:  # noqa: BLE001 - analyse_finish finds the article that breaks it
-                log.warning("spaCy failed on a batch of %d; analysing its articles one by one", len(good), exc_info=True)
-        return _Batch(events, good, origin, arrived, parsed)
-
-    async def analyse_finish(b: _Batch, tps: set[Any]) -> None:
-        """Step 2: entities, features and claims on the post thread, then pass the batch on."""
-        loop = asyncio.get_running_loop()
-        try:
-            results = None
-            if b.parsed is not None:
-                try:
-                    results = await loop.run_in_executor(post_pool, analyser.finish, b.parsed)
-                except Exception:  # noqa: BLE001 - find the one article that breaks the batch
-                    log.warning("analysis failed on a batch of %d; analysing its articles one by one", len(b.good), exc_info=True)
-            if results is None and b.good:
-                results, failed = await loop.run_in_executor(nlp_pool, analyse_one_by_one, analyser.analyse, b.good)
-                for art, e in failed:
-                    await send_dead(b.origin[art.id], BadArticle("analyse_error", f"{type(e).__name__}: {e}"), "analyse",
-                                    art.id.encode(), _utc(None))
-            # downstream messages keep the article's own Kafka time: it is the arrival clock that
-            # retires quiet stories, so a backfill produced with its original times retires them too
-            futs = [
-                await analysed.send(key=a.article.id.encode(), value=a.model_dump_json().encode(), timestamp=b.arrived.get(a.article.id))
-                for a in results or ()
-            ]
-            await asyncio.gather(*futs)
-            for ev in b.events:
-                ev.ack()  # the reference analyse_agent added: the offset may be committed now
+        if not good:
+            for ev in events:
                 done(ev)
-        finally:
-            _release(tps)
+            return
+        try:
+            results = await loop.run_in_executor(nlp_pool, analyser.analyse, good)
+        except Exception:  # noqa: BLE001 - find the one article that breaks the batch
+            results = []
+            for art in good:
+                try:
+                    results.extend(await loop.run_in_executor(nlp_pool, analyser.analyse, [art]))
+                except Exception as e:  # noqa: BLE001
+                    log.exception("analysis failed for article %s", art.id)
+                    await send_dead(origin[art.id], BadArticle("analyse_error", f"{type(e).__name__}: {e}"), "analyse", art.id.encode(), _utc(None))
+        # downstream messages keep the article's own Kafka time: it is the arrival clock that
+        # retires quiet stories, so a backfill produced with its original times retires them too
+        futs = [
+            await analysed.send(key=a.article.id.encode(), value=a.model_dump_json().encode(), timestamp=arrived.get(a.article.id))
+            for a in results
+        ]
+        await asyncio.gather(*futs)
+        for ev in events:
+            done(ev)
 
     _INFRA = (TransportError, ApiError, ConnectionError, TimeoutError, KafkaError)
 
