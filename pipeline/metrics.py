@@ -35,6 +35,7 @@ class Metrics:
     consumer_lag: Gauge
     reseeks: Counter
     partition_idle: Gauge
+    state_bytes: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> "Metrics":
@@ -107,6 +108,14 @@ class Metrics:
                 "crosswire_partition_reseeks",
                 "Source partitions re-read from their committed offset because a message was read and never processed.",
                 ["topic", "partition"],
+                registry=r,
+            ),
+            state_bytes=Gauge(
+                "crosswire_state_bytes",
+                "Bytes of serialized state this worker holds in its tables, by table: link (every live story's linker "
+                "state; the linker's own structures take about 3.5 times as much again) and story (each story's claims, "
+                "outlets and contradictions). Both are bounded per story and leave with retired stories.",
+                ["table"],
                 registry=r,
             ),
             partition_idle=Gauge(

@@ -4,11 +4,13 @@ webhook. Nothing here mocks a Kafka or Elasticsearch client."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from pipeline.bench import state_bytes as bench_state_bytes
 from pipeline.demo import start_worker, stop_worker
 from pipeline.kafka import ArticleProducer, ensure_topics, read_topic
 from pipeline.search import count, ensure_templates, list_contradictions, list_stories, make_client
@@ -122,6 +124,14 @@ def test_metrics_health_and_readiness_endpoints(seeded):
     assert "crosswire_stage_seconds_bucket" in body
     assert "crosswire_stories_created_total 1.0" in body
     assert 'crosswire_alerts_total{channel="slack",outcome="sent"}' in body
+    # the per-story state gauge, refreshed by a 5-second timer: the story's linker and record state
+    deadline = time.monotonic() + 15
+    while True:
+        held = bench_state_bytes(urllib.request.urlopen(base + "/metrics", timeout=5).read().decode())
+        if held.get("link", 0) > 1000 and held.get("story", 0) > 1000 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert held.get("link", 0) > 1000 and held.get("story", 0) > 1000, held
 
 
 def test_resending_changes_nothing_and_state_survives_restart(seeded, webhook):
