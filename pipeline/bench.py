@@ -457,16 +457,26 @@ def _parse_time(value: str | None) -> float | None:
     return dt.timestamp()
 
 
-def stage_seconds(metrics_text: str) -> dict[str, float]:
-    """Seconds per stage (``crosswire_stage_seconds_sum``) from a worker's /metrics text."""
+def _samples_by_label(metrics_text: str, sample_name: str, label: str) -> dict[str, float]:
+    """The samples named ``sample_name`` in a worker's /metrics text, keyed by one label."""
     from prometheus_client.parser import text_string_to_metric_families
 
     out: dict[str, float] = {}
     for fam in text_string_to_metric_families(metrics_text):
         for sample in fam.samples:
-            if sample.name == "crosswire_stage_seconds_sum":
-                out[sample.labels.get("stage", "")] = sample.value
+            if sample.name == sample_name:
+                out[sample.labels.get(label, "")] = sample.value
     return out
+
+
+def state_bytes(metrics_text: str) -> dict[str, float]:
+    """Bytes of table state by table (``crosswire_state_bytes``) from a worker's /metrics text."""
+    return _samples_by_label(metrics_text, "crosswire_state_bytes", "table")
+
+
+def stage_seconds(metrics_text: str) -> dict[str, float]:
+    """Seconds per stage (``crosswire_stage_seconds_sum``) from a worker's /metrics text."""
+    return _samples_by_label(metrics_text, "crosswire_stage_seconds_sum", "stage")
 
 
 class StallError(RuntimeError):
@@ -486,6 +496,7 @@ class BenchStack:
     settings: Settings | None = None
     procs: list[subprocess.Popen] = field(default_factory=list)
     ports: list[int] = field(default_factory=list)
+    busy_after_s: float | None = None  # workers still busy after the last article was indexed (rest_memory)
     client: Any = None
     webhook: RecordingWebhook | None = None
     produced: dict[str, float] = field(default_factory=dict)  # every article sent to this stack → produce time
@@ -633,11 +644,30 @@ class BenchStack:
             self.check_alive()
             time.sleep(poll_s)
 
+    def wait_idle(self, *, quiet_s: float = 6.0, timeout_s: float = 900.0) -> float:
+        """Wait until no worker has done any work for ``quiet_s`` (the stage-time counters of every
+        worker's /metrics unchanged). The last article indexed is not the end of the work: the
+        story stage (claims, contradictions, alerts) can still be working through its backlog after
+        a run at full speed. Returns the seconds the workers were still busy."""
+        t0 = time.monotonic()
+        last: list[float] | None = None
+        changed = t0
+        while time.monotonic() - t0 < timeout_s:
+            self.check_alive()
+            now = [round(sum(stage_seconds(self._get(p, "/metrics")[1]).values()), 6) for p in self.ports]
+            if now != last:
+                last, changed = now, time.monotonic()
+            elif time.monotonic() - changed >= quiet_s:
+                break
+            time.sleep(0.5)
+        return changed - t0
+
     def rest_memory(self, *, settle_s: float = 12.0, window_s: float = 3.0) -> list[int]:
-        """Each worker's RSS at rest: ``settle_s`` after the work stopped (a worker hands its freed
-        heap back to the OS once it has been idle for a timer tick, :mod:`pipeline.memory`), the
-        lowest reading over ``window_s``. What the worker holds, rather than where the last batch's
-        buffers happened to leave the heap."""
+        """Each worker's RSS at rest: ``settle_s`` after the work stopped (:meth:`wait_idle`; a
+        worker hands its freed heap back to the OS once it has been idle for a timer tick,
+        :mod:`pipeline.memory`), the lowest reading over ``window_s``. What the worker holds,
+        rather than where the last batch's buffers happened to leave the heap."""
+        self.busy_after_s = self.wait_idle()
         deadline = time.monotonic() + settle_s
         while time.monotonic() < deadline:
             self.check_alive()
@@ -648,6 +678,32 @@ class BenchStack:
             time.sleep(0.5)
             lowest = [min(a, m.get("rss", 0) or a) for a, m in zip(lowest, self.memory(), strict=True)]
         return lowest
+
+    def probe_search_writes(self, *, limit: int = 10_000, progress: ProgressFn = _noop) -> dict[str, Any]:
+        """The search server's own write latency, without Crosswire: the article documents this
+        run indexed, read back and written again one per bulk request (as a worker writes at half
+        load) into a scratch index under the same template, each request timed; the scratch index
+        is deleted afterwards. A server that pauses while it merges its segments (the embedded
+        one does, under its write lock) shows those pauses here, and they bound the latency p99
+        from below."""
+        assert self.settings is not None
+        src_index = self.settings.index("articles")
+        probe = f"{src_index}-probe"
+        resp = self.client.search(index=src_index, size=min(limit, 10_000), sort=[{"indexed_at": {"order": "asc"}}, {"id": {"order": "asc"}}],
+                                  query={"match_all": {}})
+        docs = [(h["_id"], h["_source"]) for h in resp["hits"]["hits"]]
+        durations: list[float] = []
+        stage = f"search server alone: {len(docs):,} writes"
+        try:
+            for k, (doc_id, source) in enumerate(docs):
+                t0 = time.perf_counter()
+                self.client.bulk(operations=[{"index": {"_index": probe, "_id": doc_id}}, source])
+                durations.append(time.perf_counter() - t0)
+                progress(stage, k + 1, len(docs))
+        finally:
+            self.client.options(ignore_status=404).indices.delete(index=probe)
+        return {"documents": len(docs), "write_s": percentiles(durations), "over_1s": sum(1 for d in durations if d > 1.0),
+                "slowest_at": max(range(len(durations)), key=durations.__getitem__) + 1 if durations else None}
 
     def wait_quiet(self, index: str, *, quiet_s: float = 3.0, timeout_s: float = 60.0) -> int:
         """Wait until the count of ``index`` has not changed for ``quiet_s`` seconds."""
@@ -727,6 +783,17 @@ class BenchStack:
             "search": process_cpu_seconds(self.stack.search.server.pid),
             "bench": t.user + t.system,  # this process: the producer, index polling, the webhook
         }
+
+    def state_bytes(self) -> dict[str, float]:
+        """Bytes of table state by table, summed over the workers (the worker refreshes the
+        gauge every 5 s: read it at rest)."""
+        total: dict[str, float] = {}
+        for port in self.ports:
+            status, text = self._get(port, "/metrics")
+            if status == 200:
+                for k, v in state_bytes(text).items():
+                    total[k] = total.get(k, 0.0) + v
+        return total
 
     def stage_seconds(self) -> dict[str, float]:
         """Seconds per stage summed over the workers (their Prometheus histograms)."""
@@ -810,6 +877,7 @@ class BenchOptions:
     link_sizes: tuple[int, ...] = (1000, 10_000, 100_000)
     out: Path = Path("bench")
     stall_s: float = 180.0
+    search_probe: bool = True  # time the search server alone, one article per bulk (latency's floor)
     rest_s: float = 12.0  # wait before worker RSS is read at rest (two ticks of the worker's memory timer)
 
     @classmethod
@@ -874,6 +942,8 @@ def _run_workers(opts: BenchOptions, base: Settings, workers: int, articles: Seq
         out["stage_seconds"] = bs.stage_seconds()
         if workers == 1 and opts.growth_factor > 1:
             out["rest_rss_at_n"] = bs.rest_memory(settle_s=opts.rest_s)
+            out["busy_after_indexed_s_at_n"] = bs.busy_after_s
+            out["state_bytes_at_n"] = bs.state_bytes()
         if extra is not None:
             extra(bs, out)
         out["rss_samples"] = bs.rss_samples
@@ -916,6 +986,8 @@ def _latency_phase(opts: BenchOptions, articles: Sequence[dict[str, Any]], rate:
             "alert_channel": opts.alerts,
             "webhook_posts": len(bs.webhook.received) if bs.webhook else None,
         }
+        if opts.search_probe:
+            out["latency"]["search_alone"] = bs.probe_search_writes(progress=progress)
     return run
 
 
@@ -929,6 +1001,8 @@ def _growth_phase(opts: BenchOptions, articles: Sequence[dict[str, Any]], target
         out["memory_at_growth"] = bs.memory()
         out["growth_articles"] = bs.count()
         out["rest_rss_at_growth"] = bs.rest_memory(settle_s=opts.rest_s)
+        out["busy_after_indexed_s_at_growth"] = bs.busy_after_s
+        out["state_bytes_at_growth"] = bs.state_bytes()
     return run
 
 
@@ -1092,13 +1166,19 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
         "rss_small": rest_n if at_rest else rss_n,
         "rss_large": rest_g if at_rest else rss_g,
         "growth": growth(rest_n, rest_g) if at_rest else growth(rss_n, rss_g),
-        "method": ("worker RSS at rest, at N and at 5N: after the work stopped and the worker returned its freed heap to the "
-                   "OS (pipeline.memory), lowest reading over 3 s" if at_rest else
+        "method": ("worker RSS at rest, at N and at 5N: after every stage of the worker went quiet (not only the article "
+                   "index) and it returned its freed heap to the OS (pipeline.memory), lowest reading over 3 s" if at_rest else
                    "median worker RSS over the articles (N/2, N] and (5N - N/2, 5N], read at each poll of the index"),
         "rss_small_under_load": rss_n,
         "rss_large_under_load": rss_g,
         "growth_under_load": growth(rss_n, rss_g),
         "peak_rss_per_worker": {k: [m.get("peak_rss") for m in r.get("memory_end", [])] for k, r in runs.items()},
+        # the bounded per-story state among it (serialized table bytes, read at rest)
+        "state_bytes_small": one.get("state_bytes_at_n"),
+        "state_bytes_large": one.get("state_bytes_at_growth") if grown else None,
+        # how long the worker was still busy (story stage, alerts) after the last article was indexed
+        "busy_after_indexed_s_small": one.get("busy_after_indexed_s_at_n"),
+        "busy_after_indexed_s_large": one.get("busy_after_indexed_s_at_growth") if grown else None,
     }
     return out
 
@@ -1224,6 +1304,12 @@ def results_table(results: dict[str, Any]) -> Any:  # -> rich.table.Table
         note = ("not measurable: the worker forwards the upstream message timestamp" if p.get("carried")
                 else f"p50 {_f(p.get('p50'), '{:.2f}')} s  p99 {_f(p.get('p99'), '{:.2f}')} s")
         t.add_row(f"  hop {hop}", "", "", note)
+    alone = lat.get("search_alone")
+    if alone:
+        w = alone.get("write_s") or {}
+        t.add_row("  search server alone, 1 article per bulk", "", "",
+                  f"p50 {_f(w.get('p50'), '{:.3f}')} s  p99 {_f(w.get('p99'), '{:.3f}')} s  max {_f(w.get('max'), '{:.2f}')} s "
+                  f"(write {alone.get('slowest_at')} of {alone.get('documents')}); {alone.get('over_1s')} write(s) over 1 s")
     mem = results.get("memory") or {}
     at_rest = str(mem.get("method", "")).startswith("worker RSS at rest")
     t.add_row("worker RSS growth" + (", at rest" if at_rest else ""), "", "",
@@ -1233,6 +1319,13 @@ def results_table(results: dict[str, Any]) -> Any:  # -> rich.table.Table
         t.add_row("  under load (median)", "", "",
                   f"{_f((mem.get('rss_small_under_load') or 0) / 1e6, '{:,.0f}')} MB → "
                   f"{_f((mem.get('rss_large_under_load') or 0) / 1e6, '{:,.0f}')} MB: {_f(mem.get('growth_under_load'), '{:+.1%}')}")
+    sb0, sb1 = mem.get("state_bytes_small") or {}, mem.get("state_bytes_large") or {}
+    if sb0 and sb1:
+        t.add_row("  per-story state in the tables", "", "", ", ".join(
+            f"{k} {_f(sb0.get(k, 0) / 1e6, '{:,.1f}')} → {_f(sb1.get(k, 0) / 1e6, '{:,.1f}')} MB" for k in sorted(sb0)))
+    b0, b1 = mem.get("busy_after_indexed_s_small"), mem.get("busy_after_indexed_s_large")
+    if b0 is not None and b1 is not None:
+        t.add_row("  worker busy after the last article indexed", "", "", f"{b0:.0f} s at N, {b1:.0f} s at {mem.get('articles_large')}")
     links = results.get("links")
     if links:
         for sz in links.get("sizes", []):

@@ -475,6 +475,7 @@ def bench(
     limit_processes: Annotated[bool, typer.Option(help="Also measure the spaCy limit with --workers processes at once.")] = True,
     alerts: Annotated[str, typer.Option(help="'stdout' (alerts printed by the worker) or 'webhook' (a local Slack stand-in).")] = "stdout",
     links: Annotated[bool, typer.Option(help="Also run the story-linking cost benchmark (minutes); without it, bench/link-cost.json is included when there.")] = False,
+    search_probe: Annotated[bool, typer.Option(help="Also time the search server alone, rewriting the run's articles one per bulk (the floor under the latency figures; about 20 s).")] = True,
     ecb: Annotated[Optional[Path], typer.Option(help="ECB+ JSONL mixed into the generated articles when it exists (default: ../shared/data/ecbplus-dev.jsonl beside the repository).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the generated articles.")] = 20240601,
     out: Annotated[Path, typer.Option("--out", help="Folder for results.json and bench.png.")] = Path("bench"),
@@ -491,7 +492,7 @@ def bench(
         raise _fail("--alerts is 'stdout' or 'webhook', --articles at least 2, --workers at least 1, --load in (0, 1]", 2)
     given = {"articles": articles, "latency_articles": latency_articles, "load": load, "growth_factor": growth_factor,
              "max_workers": workers, "limit_processes": limit_processes, "alerts": alerts, "links": links,
-             "seed": seed, "out": out}
+             "seed": seed, "out": out, "search_probe": search_probe}
     if ecb is not None:
         given["ecb"] = ecb
     if quick:
