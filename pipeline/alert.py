@@ -746,11 +746,11 @@ class SlackBotAlerter(SlackWebhookAlerter):
 # ------------------------------------------------------------------------------------------ stdout
 
 
-def _first(items: Sequence[str], n: int, more: str) -> str:
+def _first(items: Sequence[str], n: int) -> str:
     """The first ``n`` distinct items joined by commas, then "+K more" for the rest."""
     unique = list(dict.fromkeys(items))
     text = ", ".join(unique[:n])
-    return text + (f" +{len(unique) - n} {more}" if len(unique) > n else "")
+    return text + (f" +{len(unique) - n} more" if len(unique) > n else "")
 
 
 class StdoutAlerter(Alerter):
@@ -777,9 +777,9 @@ class StdoutAlerter(Alerter):
         table.add_column("reported by")
         table.add_column("quotes")
         for side in c.sides:
-            who = _first(side.outlets, MAX_TERMINAL_OUTLETS, "more")
+            who = _first(side.outlets, MAX_TERMINAL_OUTLETS)
             if side.attributed_to:
-                who += ("\n" if who else "") + "according to " + _first(side.attributed_to, MAX_TERMINAL_OUTLETS, "more")
+                who += ("\n" if who else "") + "according to " + _first(side.attributed_to, MAX_TERMINAL_OUTLETS)
             quotes = [f"“{truncate(q, MAX_QUOTE_CHARS)}”" for q in dict.fromkeys(side.quotes)]
             shown = "\n".join(quotes[:MAX_TERMINAL_QUOTES])
             if len(quotes) > MAX_TERMINAL_QUOTES:

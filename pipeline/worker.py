@@ -292,8 +292,12 @@ def run_worker(s: Settings) -> None:
         metrics=metrics,
         health=health,
     )
-    # faust's own logging set-up takes this dict instead of adding its coloured text handler
-    Worker(app, loglevel=s.log_level, quiet=True, logging_config=logging_config(s.log_format, s.log_level)).execute_from_commandline()
+    # faust's own logging set-up takes this dict instead of adding its coloured text handler. Logs go
+    # to stderr; stdout stays the terminal's (alerts printed when no webhook is set), not turned into
+    # WARNING log records one line at a time as mode does by default.
+    Worker(
+        app, loglevel=s.log_level, quiet=True, logging_config=logging_config(s.log_format, s.log_level), redirect_stdouts=False
+    ).execute_from_commandline()
 
 
 __all__ = ["AlertSender", "StoryEffects", "run_worker"]
