@@ -469,6 +469,13 @@ def _samples_by_label(metrics_text: str, sample_name: str, label: str) -> dict[s
     return out
 
 
+def metric_total(metrics_text: str, sample_name: str) -> float:
+    """The sum of every sample named ``sample_name`` (all label values) in a /metrics text."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return sum(s.value for fam in text_string_to_metric_families(metrics_text) for s in fam.samples if s.name == sample_name)
+
+
 def state_bytes(metrics_text: str) -> dict[str, float]:
     """Bytes of table state by table (``crosswire_state_bytes``) from a worker's /metrics text."""
     return _samples_by_label(metrics_text, "crosswire_state_bytes", "table")
@@ -795,6 +802,16 @@ class BenchStack:
                     total[k] = total.get(k, 0.0) + v
         return total
 
+    def reseeks(self) -> int:
+        """Partitions the workers re-read because they looked stalled (``crosswire_partition_reseeks_total``):
+        0 in a healthy run; each one processes the partition's messages from its committed offset again."""
+        total = 0.0
+        for port in self.ports:
+            status, text = self._get(port, "/metrics")
+            if status == 200:
+                total += metric_total(text, "crosswire_partition_reseeks_total")
+        return int(total)
+
     def stage_seconds(self) -> dict[str, float]:
         """Seconds per stage summed over the workers (their Prometheus histograms)."""
         total: dict[str, float] = {}
@@ -948,6 +965,7 @@ def _run_workers(opts: BenchOptions, base: Settings, workers: int, articles: Seq
             extra(bs, out)
         out["rss_samples"] = bs.rss_samples
         out["memory_end"] = bs.memory()
+        out["reseeks"] = bs.reseeks()
         try:
             from .kafka import read_topic
 
@@ -1295,6 +1313,8 @@ def results_table(results: dict[str, Any]) -> Any:  # -> rich.table.Table
             t.add_row("  CPU seconds in that run", "", "", f"worker(s) {workers}, broker {_f(cpu.get('broker'), '{:,.0f}')}, "
                       f"search {_f(cpu.get('search'), '{:,.0f}')}, bench {_f(cpu.get('bench'), '{:,.0f}')} "
                       f"(wall {_f(r['rate']['seconds'], '{:,.0f}')} s)")
+        if r.get("reseeks"):
+            t.add_row("  partitions re-read as stalled", "", "", f"{r['reseeks']} (each processes messages again; 0 when healthy)")
     lat = results.get("latency") or {}
     for key, lbl in (("indexed_s", "produce → indexed"), ("alert_s", "produce → alert")):
         p = lat.get(key) or {}

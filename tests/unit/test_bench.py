@@ -216,6 +216,18 @@ def test_state_bytes_reads_the_worker_gauge() -> None:
     assert bench.state_bytes(generate_latest(m.registry).decode()) == {"link": 2_500_000, "story": 40_000}
 
 
+def test_metric_total_sums_every_label() -> None:
+    from prometheus_client import generate_latest
+
+    from pipeline.metrics import Metrics
+
+    m = Metrics.create()
+    assert bench.metric_total(generate_latest(m.registry).decode(), "crosswire_partition_reseeks_total") == 0
+    m.reseeks.labels("crosswire-articles", "1").inc(2)
+    m.reseeks.labels("crosswire-linked", "1").inc()
+    assert bench.metric_total(generate_latest(m.registry).decode(), "crosswire_partition_reseeks_total") == 3
+
+
 # ---------------------------------------------------------------------------------- results
 
 
@@ -235,7 +247,7 @@ def _results(e2e1: float = 9.0, e2e2: float = 16.0, rss: tuple[int, int] = (400,
                           "memory_at_growth": [{"rss": rss[1]}], "growth_articles": 500, "memory_end": [{"peak_rss": 500}],
                           "rss_samples": [[0, [300]], [100, [400]]],
                           "state_bytes_at_n": {"link": 2e6, "story": 5e5}, "state_bytes_at_growth": {"link": 6e6, "story": 9e5},
-                          "busy_after_indexed_s_at_n": 0.5, "busy_after_indexed_s_at_growth": 41.0,
+                          "busy_after_indexed_s_at_n": 0.5, "busy_after_indexed_s_at_growth": 41.0, "reseeks": 2,
                           "latency": {"load": 0.5, "target_rate": 4.5, "indexed_s": percentiles([0.2, 0.4, 1.5]),
                                       "alert_s": percentiles([0.3]), "hops_s": {"produce → analysed": percentiles([0.1])},
                                       "search_alone": {"documents": 3, "write_s": percentiles([0.01, 0.02, 1.7]), "over_1s": 1,
@@ -300,6 +312,7 @@ def test_results_file_is_strict_json_and_the_outputs_render(tmp_path: Path) -> N
     assert "end to end, 2 workers" in text and "not met" in text
     assert "per-story state in the tables" in text and "link 2.0 → 6.0 MB, story 0.5 → 0.9 MB" in text
     assert "worker busy after the last article indexed" in text and "0 s at N, 41 s at 500" in text
+    assert "partitions re-read as stalled" in text and "2 (each processes" in text
     assert "search server alone" in text and "max 1.70 s (write 3 of 3); 1 write(s) over 1 s" in text
 
 
@@ -325,6 +338,7 @@ def test_quick_bench_end_to_end(tmp_path: Path) -> None:
     assert r["latency"]["indexed_s"]["n"] == 20 and r["latency"]["indexed_s"]["p50"] > 0
     held0, held1 = r["memory"]["state_bytes_small"], r["memory"]["state_bytes_large"]
     assert held0["link"] > 0 and held0["story"] > 0 and held1["link"] >= held0["link"]  # 2N articles hold more
+    assert one["reseeks"] == 0  # no partition looked stalled in a healthy run
     # RSS at rest is read only once every stage went quiet, however long that took
     assert r["memory"]["busy_after_indexed_s_small"] >= 0 and r["memory"]["busy_after_indexed_s_large"] >= 0
     alone = r["latency"]["search_alone"]  # every article of the run rewritten, one request each
