@@ -411,13 +411,6 @@ def create_app(
                 metrics.forget_partition(tp.topic, tp.partition)
         for tp in assigned:
             progress.setdefault(tp, now)
-        # When any partition of a topic last finished a message. Behind a backlog, faust's buffer holds
-        # minutes of read-ahead and one partition's messages can wait there long past the stall
-        # horizon while the agent works through the others: that partition is queued, not stalled.
-        topic_progress: dict[str, float] = {}
-        for tp in assigned:
-            topic_progress[tp.topic] = max(topic_progress.get(tp.topic, 0.0), progress[tp])
-        for tp in assigned:
             try:
                 high = app.consumer.highwater(tp)
             except Exception:  # noqa: BLE001 - not fetched yet
@@ -425,13 +418,12 @@ def create_app(
             read = app.consumer._read_offset.get(tp)  # faust keeps no public accessor for it
             metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, (high or 0) - ((read + 1) if read is not None else 0)))
             metrics.partition_idle.labels(tp.topic, str(tp.partition)).set(now - progress[tp])
-            await _reseek_if_stalled(tp, read, now, idle_s=now - topic_progress[tp.topic])
+            await _reseek_if_stalled(tp, read, now)
 
-    async def _reseek_if_stalled(tp: Any, read: int | None, now: float, *, idle_s: float) -> None:
-        """See :mod:`pipeline.stall`: re-read a partition whose message faust dropped. ``idle_s``:
-        seconds since the agent last finished a message of any partition of ``tp``'s topic."""
+    async def _reseek_if_stalled(tp: Any, read: int | None, now: float) -> None:
+        """See :mod:`pipeline.stall`: re-read a partition whose message faust dropped."""
         committed = app.consumer._committed_offset.get(tp)  # no public accessor either
-        offset = watch.check(tp, committed=committed, read=read, busy=inflight[tp] > 0, idle_s=idle_s, now=now)
+        offset = watch.check(tp, committed=committed, read=read, busy=inflight[tp] > 0, idle_s=now - progress.get(tp, now), now=now)
         if offset is None:
             return
         log.warning("partition %s[%d]: offset %d was read but never processed; re-reading from it",

@@ -86,8 +86,7 @@ class Settings(BaseSettings):
         gt=0,
         description=(
             "A source partition whose committed offset has stayed behind what was read for this "
-            "long, with nothing in flight and no message of its topic finished meanwhile (so not a "
-            "partition queued behind a backlog), had a message read and never delivered to its agent "
+            "long, with nothing in flight, had a message read and never delivered to its agent "
             "(faust can drop one when flow is suspended mid-delivery); the worker re-reads it from "
             "the committed offset. Effects are idempotent, so the re-read is safe."
         ),

@@ -20,18 +20,15 @@ class StallWatch:
 
     A partition is *behind* when its committed offset (the next offset to commit) is at or before
     the last offset read, and none of its batches is being handled. It is *stalled* when it has been
-    behind at the same committed offset for ``stall_s`` and its agent has not finished a message
-    for ``stall_s`` either: the worker passes the time since any partition of the topic finished
-    one, because behind a backlog faust's read-ahead buffer can hold one partition's messages for
-    minutes while the agent works through the others (a slow batch, a paused stream or a queued
-    partition is not a stall; re-reading a queued one only processes its messages twice)."""
+    behind at the same committed offset for ``stall_s`` and has not finished a message for
+    ``stall_s`` either (a slow batch or a paused stream is not a stall)."""
 
     stall_s: float
     _since: dict[Hashable, tuple[int, float]] = field(default_factory=dict)
 
     def check(self, tp: Hashable, *, committed: int | None, read: int | None, busy: bool, idle_s: float, now: float) -> int | None:
-        """The offset to re-read ``tp`` from, or None. ``idle_s``: seconds since the agent last
-        finished a message of ``tp``'s topic. A returned offset resets the watch for ``tp``."""
+        """The offset to re-read ``tp`` from, or None. ``idle_s``: seconds since the partition last
+        finished a message. A returned offset resets the watch for ``tp``."""
         behind = committed is not None and read is not None and committed <= read and not busy
         if not behind:
             self._since.pop(tp, None)
