@@ -791,36 +791,31 @@ class BenchStack:
             "bench": t.user + t.system,  # this process: the producer, index polling, the webhook
         }
 
+    def _metrics_texts(self) -> list[str]:
+        """Each worker's /metrics text (the workers that answer)."""
+        return [text for status, text in (self._get(port, "/metrics") for port in self.ports) if status == 200]
+
+    def _summed(self, parse: Callable[[str], dict[str, float]]) -> dict[str, float]:
+        """``parse`` of each worker's /metrics text, summed key by key over the workers."""
+        total: dict[str, float] = {}
+        for text in self._metrics_texts():
+            for k, v in parse(text).items():
+                total[k] = total.get(k, 0.0) + v
+        return total
+
     def state_bytes(self) -> dict[str, float]:
         """Bytes of table state by table, summed over the workers (the worker refreshes the
         gauge every 5 s: read it at rest)."""
-        total: dict[str, float] = {}
-        for port in self.ports:
-            status, text = self._get(port, "/metrics")
-            if status == 200:
-                for k, v in state_bytes(text).items():
-                    total[k] = total.get(k, 0.0) + v
-        return total
+        return self._summed(state_bytes)
 
     def reseeks(self) -> int:
         """Partitions the workers re-read because they looked stalled (``crosswire_partition_reseeks_total``):
         0 in a healthy run; each one processes the partition's messages from its committed offset again."""
-        total = 0.0
-        for port in self.ports:
-            status, text = self._get(port, "/metrics")
-            if status == 200:
-                total += metric_total(text, "crosswire_partition_reseeks_total")
-        return int(total)
+        return int(sum(metric_total(text, "crosswire_partition_reseeks_total") for text in self._metrics_texts()))
 
     def stage_seconds(self) -> dict[str, float]:
         """Seconds per stage summed over the workers (their Prometheus histograms)."""
-        total: dict[str, float] = {}
-        for port in self.ports:
-            status, text = self._get(port, "/metrics")
-            if status == 200:
-                for k, v in stage_seconds(text).items():
-                    total[k] = total.get(k, 0.0) + v
-        return total
+        return self._summed(stage_seconds)
 
 
 # ---------------------------------------------------------------------------------- measurements
