@@ -13,15 +13,15 @@ Topology (``P`` = ``CROSSWIRE_TOPIC_PREFIX``)::
 Delivery is at least once (the embedded broker has no transactions). Every effect is idempotent:
 Elasticsearch documents have deterministic ``_id``s, the linker returns the same decision for an
 article it has already linked, story state ignores an article it already holds, and an alert's
-dedupe key is persisted (``create``) before the message is sent. Within one event, the table write
-comes last, so a crash before it replays the whole event and its (idempotent) effects.
+dedupe key is persisted (``create``) before the message is sent. Within one batch, the table writes
+come last, so a crash before them replays the whole batch and its (idempotent) effects; the link
+table's writes of one batch are made atomic by a journal message (see :mod:`pipeline.linking`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 import weakref
@@ -40,6 +40,7 @@ from aiokafka.errors import KafkaError
 from .analyse import Analyser
 from .article import BadArticle, dead_letter, parse_article
 from .health import Health
+from .linking import JOURNAL_KEY, encode, journal, link_state
 from .memory import TrimSchedule, trim
 from .metrics import Metrics
 from .settings import Settings
@@ -162,7 +163,8 @@ def create_app(
     story_table = app.Table(f"{s.topic_prefix}-story-state", key_type=str, value_type=bytes)
     assert isinstance(link_table, DurableTable) and isinstance(story_table, DurableTable)
 
-    state: dict[str, Any] = {"linker": None}
+    state: dict[str, Any] = {"linker": None, "unsaved": {}}
+    journal_limit = app.conf.producer_max_request_size - 65_536  # the link journal's size, with room for framing
     sources = {s.topic("articles"), s.topic("analysed"), s.topic("linked")}
     progress: dict[Any, float] = {}  # source partition -> monotonic time its last message was finished
     # spaCy always runs on this one thread: its large buffers stay in one malloc arena instead of
@@ -289,14 +291,17 @@ def create_app(
     async def handle_link(items: list[tuple[Any, AnalysedArticle]]) -> None:
         linker = state["linker"]
         if linker is None:
-            linker = state["linker"] = linker_factory([json.loads(v) for v in link_table.values()])
+            linker = state["linker"] = linker_factory(link_state(link_table.values()))
+            state["unsaved"] = {}
             log.info("linker restored with %d live stories", linker.live_stories)
+        # stories whose exported state changed and is not in the table yet, in order: kept across a
+        # retried batch (whose articles the linker already holds, so that it reports no change then)
+        unsaved: dict[str, None] = state["unsaved"]
         out = []
-        changed: dict[str, None] = {}  # stories whose exported state changed in this batch, in order
         for event, a in items:
             with metrics.stage_seconds.labels("link").time():
                 decision = linker.link(a.article.id, a.features, a.article.published, now=_utc(event.message.timestamp))
-            changed.update(dict.fromkeys(linker.changed_stories()))  # it reports the last link() only
+            unsaved.update(dict.fromkeys(linker.changed_stories()))  # it reports the last link() only
             if decision.is_new:
                 metrics.stories.inc()
             # the analysed JSON is passed on as it came: a LinkedArticle without re-encoding it
@@ -304,20 +309,32 @@ def create_app(
             out.append((decision.story.encode(), value, event.message.timestamp))
             log.info("linked %s to story %s (p=%.2f%s)", a.article.id, decision.story, decision.score,
                      ", new" if decision.is_new else "", extra={"article": a.article.id, "story": decision.story})
-        exports = {sid: linker.export_story(sid) for sid in changed}
+        exports = {sid: linker.export_story(sid) for sid in unsaved}
         retired = [sid for sid, e in exports.items() if e.get("kind") == "tombstone"]
         at = _utc(items[-1][0].message.timestamp)
         # the story agent that holds a retired story's state is told to drop it (same key, same partition)
         out += [(sid.encode(), StoryRetired(retired=sid, at=at).model_dump_json().encode(), items[-1][0].message.timestamp) for sid in retired]
         # send the whole batch, then wait for every acknowledgement once (not one round trip each)
         await asyncio.gather(*[await linked.send(key=k, value=v, timestamp=ts) for k, v, ts in out])
-        with _current(items[-1][0]):  # the link table has one partition
-            for sid, exported in exports.items():
-                if sid in retired:
-                    link_table.pop(sid, None)  # its contribution moved to the retired aggregate
-                else:
-                    link_table[sid] = json.dumps(exported, separators=(",", ":"), ensure_ascii=False).encode()
-        await link_table.changelog_sent()  # before the batch is acknowledged (see DurableTable)
+        if exports:
+            with _current(items[-1][0]):  # the link table has one partition
+                # the whole change first, as one (atomic) message; then one key per story (see pipeline.linking)
+                encoded = {sid: encode(exported) for sid, exported in exports.items()}
+                entry = journal(encoded)
+                if len(entry) <= journal_limit:
+                    link_table[JOURNAL_KEY] = entry
+                else:  # too big for one message: the batch is written without one, and an older
+                    # journal must not be laid over the newer values at a restore
+                    link_table.pop(JOURNAL_KEY, None)
+                    log.warning("link batch of %d stories (%d bytes) written without its journal: a crash "
+                                "while it is written can leave the link state mixed", len(exports), len(entry))
+                for sid, value in encoded.items():
+                    if sid in retired:
+                        link_table.pop(sid, None)  # its contribution moved to the retired aggregate
+                    else:
+                        link_table[sid] = value
+            await link_table.changelog_sent()  # before the batch is acknowledged (see DurableTable)
+            unsaved.clear()
         if retired:
             metrics.retired_stories.inc(len(retired))
         metrics.live_stories.set(linker.live_stories)
