@@ -176,8 +176,12 @@ def create_app(
     trims = TrimSchedule(s.memory_trim_interval_s)
     health = health or Health()
 
+    finished: dict[Any, int] = {}  # source partition -> the highest offset of it finished
+
     def done(event: Any) -> None:
-        progress[event.message.tp] = time.monotonic()
+        tp = event.message.tp
+        progress[tp] = time.monotonic()
+        finished[tp] = max(finished.get(tp, -1), event.message.offset)
 
     async def send_dead(raw: bytes, err: BadArticle, stage: str, key: bytes | None, at: datetime) -> None:
         letter = dead_letter(raw, err, stage=stage, key=key.decode("utf-8", "replace") if key else None, at=at)
@@ -424,10 +428,15 @@ def create_app(
         for tp in list(progress):
             if tp not in assigned:
                 progress.pop(tp, None)
+                finished.pop(tp, None)
                 watch.forget(tp)
                 metrics.forget_partition(tp.topic, tp.partition)
         for tp in assigned:
             progress.setdefault(tp, now)
+        topic_progress: dict[str, float] = {}  # topic -> when any of its partitions last finished a message
+        for tp in assigned:
+            topic_progress[tp.topic] = max(topic_progress.get(tp.topic, 0.0), progress[tp])
+        for tp in assigned:
             try:
                 high = app.consumer.highwater(tp)
             except Exception:  # noqa: BLE001 - not fetched yet
@@ -435,12 +444,13 @@ def create_app(
             read = app.consumer._read_offset.get(tp)  # faust keeps no public accessor for it
             metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, (high or 0) - ((read + 1) if read is not None else 0)))
             metrics.partition_idle.labels(tp.topic, str(tp.partition)).set(now - progress[tp])
-            await _reseek_if_stalled(tp, read, now)
+            await _reseek_if_stalled(tp, read, now, topic_idle_s=now - topic_progress[tp.topic])
 
-    async def _reseek_if_stalled(tp: Any, read: int | None, now: float) -> None:
+    async def _reseek_if_stalled(tp: Any, read: int | None, now: float, *, topic_idle_s: float) -> None:
         """See :mod:`pipeline.stall`: re-read a partition whose message faust dropped."""
         committed = app.consumer._committed_offset.get(tp)  # no public accessor either
-        offset = watch.check(tp, committed=committed, read=read, busy=inflight[tp] > 0, idle_s=now - progress.get(tp, now), now=now)
+        offset = watch.check(tp, committed=committed, read=read, busy=inflight[tp] > 0, idle_s=now - progress.get(tp, now), now=now,
+                             finished=finished.get(tp), topic_idle_s=topic_idle_s)
         if offset is None:
             return
         log.warning("partition %s[%d]: offset %d was read but never processed; re-reading from it",

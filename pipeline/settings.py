@@ -88,7 +88,9 @@ class Settings(BaseSettings):
             "A source partition whose committed offset has stayed behind what was read for this "
             "long, with nothing in flight, had a message read and never delivered to its agent "
             "(faust can drop one when flow is suspended mid-delivery); the worker re-reads it from "
-            "the committed offset. Effects are idempotent, so the re-read is safe."
+            "the committed offset, once a later offset of it went through or no partition of its "
+            "topic finished a message for this long either (a partition only queued behind the "
+            "others is left alone). Effects are idempotent, so the re-read is safe."
         ),
     )
 

@@ -48,3 +48,27 @@ def test_forget_drops_a_revoked_partition():
     assert _run(w, [(0, 192, 499, False, 100)]) == [None]
     w.forget(TP)
     assert _run(w, [(40, 192, 499, False, 140)]) == [None]  # starts a fresh window
+
+
+def _run_topic(watch: StallWatch, readings: list[tuple[float, int, int, float, int | None, float]]) -> list[int | None]:
+    """Readings of (now, committed, read, partition idle, highest offset finished, topic idle)."""
+    return [watch.check(TP, committed=c, read=r, busy=False, idle_s=idle, now=t, finished=f, topic_idle_s=ti)
+            for t, c, r, idle, f, ti in readings]
+
+
+def test_a_partition_queued_behind_the_others_is_not_re_read():
+    # behind a backlog: offsets 1475.. of this partition wait in faust's buffer for minutes while the
+    # agent finishes messages of the topic's other partitions (topic idle 0-2 s)
+    w = StallWatch(30.0)
+    assert _run_topic(w, [(t, 1475, 1600, t, 1474, t % 3) for t in (0, 40, 80, 160, 300)]) == [None] * 5
+    # once the rest of the topic is done and the partition still does not move, it is a stall
+    assert _run_topic(w, [(340, 1475, 1600, 340, 1474, 31)]) == [1475]
+
+
+def test_a_gap_is_re_read_even_while_the_topic_is_busy():
+    # offset 192 dropped, 193..300 finished: the partition is not waiting its turn
+    w = StallWatch(30.0)
+    assert _run_topic(w, [(0, 192, 300, 40, 300, 1), (31, 192, 300, 71, 300, 1)]) == [None, 192]
+    # the same readings without a finished offset past 192 wait for the topic to go quiet
+    w2 = StallWatch(30.0)
+    assert _run_topic(w2, [(0, 192, 300, 40, 191, 1), (31, 192, 300, 71, 191, 1), (62, 192, 300, 102, 191, 30)]) == [None, None, 192]
