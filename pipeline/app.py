@@ -431,11 +431,9 @@ def create_app(
                 finished.pop(tp, None)
                 watch.forget(tp)
                 metrics.forget_partition(tp.topic, tp.partition)
-        for tp in assigned:
-            progress.setdefault(tp, now)
         topic_progress: dict[str, float] = {}  # topic -> when any of its partitions last finished a message
         for tp in assigned:
-            topic_progress[tp.topic] = max(topic_progress.get(tp.topic, 0.0), progress[tp])
+            topic_progress[tp.topic] = max(topic_progress.get(tp.topic, 0.0), progress.setdefault(tp, now))
         for tp in assigned:
             try:
                 high = app.consumer.highwater(tp)

@@ -41,7 +41,7 @@ def encode(exported: Mapping) -> bytes:
 
 def journal(encoded: Mapping[str, bytes]) -> bytes:
     """The table value of :data:`JOURNAL_KEY` for one batch: every export it changed (tombstones
-    included), given as their :func:`encode`\ d table values, in one message."""
+    included), each given as its table value (:func:`encode`), in one message."""
     parts = b",".join(json.dumps(sid).encode() + b":" + value for sid, value in encoded.items())
     return b'{"kind":"journal","exports":{' + parts + b"}}"
 
