@@ -40,11 +40,11 @@ from aiokafka.errors import KafkaError
 from .analyse import Analyser
 from .article import BadArticle, dead_letter, parse_article
 from .health import Health
-from .linking import JOURNAL_KEY, encode, journal, link_state
+from .linking import batch_writes, link_state
 from .memory import TrimSchedule, trim
 from .metrics import Metrics
 from .settings import Settings
-from .stall import StallWatch
+from .stall import Progress, StallWatch
 from .storystate import StoryRecord, apply
 from .types import AnalysedArticle, DeadLetter, LinkedArticle, StoryRetired
 from .worker import StoryEffects
@@ -178,10 +178,14 @@ def create_app(
 
     finished: dict[Any, int] = {}  # source partition -> the highest offset of it finished
 
+    account = Progress()  # source partition -> the next offset not finished (see pipeline.stall)
+    reread: dict[Any, int] = {}  # source partition -> the offset last re-read after a stall
+
     def done(event: Any) -> None:
         tp = event.message.tp
         progress[tp] = time.monotonic()
         finished[tp] = max(finished.get(tp, -1), event.message.offset)
+        account.finish(tp, event.message.offset, app.consumer._committed_offset.get(tp))  # no public accessor
 
     async def send_dead(raw: bytes, err: BadArticle, stage: str, key: bytes | None, at: datetime) -> None:
         letter = dead_letter(raw, err, stage=stage, key=key.decode("utf-8", "replace") if key else None, at=at)
@@ -314,7 +318,8 @@ def create_app(
             log.info("linked %s to story %s (p=%.2f%s)", a.article.id, decision.story, decision.score,
                      ", new" if decision.is_new else "", extra={"article": a.article.id, "story": decision.story})
         exports = {sid: linker.export_story(sid) for sid in unsaved}
-        retired = [sid for sid, e in exports.items() if e.get("kind") == "tombstone"]
+        # stories that retired (the retired aggregate's own keys start with "__": not stories)
+        retired = [sid for sid, e in exports.items() if e.get("kind") == "tombstone" and not sid.startswith("__")]
         at = _utc(items[-1][0].message.timestamp)
         # the story agent that holds a retired story's state is told to drop it (same key, same partition)
         out += [(sid.encode(), StoryRetired(retired=sid, at=at).model_dump_json().encode(), items[-1][0].message.timestamp) for sid in retired]
@@ -322,21 +327,12 @@ def create_app(
         await asyncio.gather(*[await linked.send(key=k, value=v, timestamp=ts) for k, v, ts in out])
         if exports:
             with _current(items[-1][0]):  # the link table has one partition
-                # the whole change first, as one (atomic) message; then one key per story (see pipeline.linking)
-                encoded = {sid: encode(exported) for sid, exported in exports.items()}
-                entry = journal(encoded)
-                if len(entry) <= journal_limit:
-                    link_table[JOURNAL_KEY] = entry
-                else:  # too big for one message: the batch is written without one, and an older
-                    # journal must not be laid over the newer values at a restore
-                    link_table.pop(JOURNAL_KEY, None)
-                    log.warning("link batch of %d stories (%d bytes) written without its journal: a crash "
-                                "while it is written can leave the link state mixed", len(exports), len(entry))
-                for sid, value in encoded.items():
-                    if sid in retired:
-                        link_table.pop(sid, None)  # its contribution moved to the retired aggregate
+                # the whole change as one (atomic) journal message, then one key each (see pipeline.linking)
+                for key, value in batch_writes(exports, journal_limit):
+                    if value is None:
+                        link_table.pop(key, None)
                     else:
-                        link_table[sid] = value
+                        link_table[key] = value
             await link_table.changelog_sent()  # before the batch is acknowledged (see DurableTable)
             unsaved.clear()
         if retired:
@@ -361,6 +357,10 @@ def create_app(
     async def _revoked(app: Any, revoked: Any, **kw: Any) -> None:
         if any(tp.topic == s.topic("analysed") for tp in revoked):
             state["linker"] = None  # rebuilt from the table by whoever owns the partition next
+        for tp in revoked:  # another worker may go on with them: a later assignment starts afresh
+            account.forget(tp)
+            reread.pop(tp, None)
+            finished.pop(tp, None)
 
     async def handle_story(items: list[tuple[Any, LinkedArticle | StoryRetired]]) -> None:
         latest: dict[str, StoryRecord | None] = {}  # story -> its record as this batch leaves it
@@ -430,6 +430,7 @@ def create_app(
                 progress.pop(tp, None)
                 finished.pop(tp, None)
                 watch.forget(tp)
+                account.forget(tp)
                 metrics.forget_partition(tp.topic, tp.partition)
         topic_progress: dict[str, float] = {}  # topic -> when any of its partitions last finished a message
         for tp in assigned:
@@ -445,15 +446,26 @@ def create_app(
             await _reseek_if_stalled(tp, read, now, topic_idle_s=now - topic_progress[tp.topic])
 
     async def _reseek_if_stalled(tp: Any, read: int | None, now: float, *, topic_idle_s: float) -> None:
-        """See :mod:`pipeline.stall`: re-read a partition whose message faust dropped."""
-        committed = app.consumer._committed_offset.get(tp)  # no public accessor either
-        offset = watch.check(tp, committed=committed, read=read, busy=inflight[tp] > 0, idle_s=now - progress.get(tp, now), now=now,
-                             finished=finished.get(tp), topic_idle_s=topic_idle_s)
+        """See :mod:`pipeline.stall`: re-read a partition whose message was read but never processed."""
+        unfinished = account.next(tp)
+        if unfinished is None:  # nothing finished since it was assigned: faust's committed offset
+            unfinished = app.consumer._committed_offset.get(tp)  # no public accessor either
+        offset = watch.check(tp, committed=unfinished, read=read, busy=inflight[tp] > 0, idle_s=now - progress.get(tp, now),
+                             now=now, finished=finished.get(tp), topic_idle_s=topic_idle_s)
         if offset is None:
+            return
+        if reread.get(tp) == offset:
+            # re-read once already and still never delivered: offsets the log does not hold
+            # (compaction, transaction markers, retention), not a message to wait for
+            skipped = account.skip(tp)
+            reread.pop(tp, None)
+            log.warning("partition %s[%d]: offsets %s were never delivered, even after a re-read; going on without them",
+                        tp.topic, tp.partition, skipped, extra={"topic": tp.topic, "partition": tp.partition})
             return
         log.warning("partition %s[%d]: offset %d was read but never processed; re-reading from it",
                     tp.topic, tp.partition, offset, extra={"topic": tp.topic, "partition": tp.partition})
         metrics.reseeks.labels(tp.topic, str(tp.partition)).inc()
+        reread[tp] = offset
         await app.consumer.seek(tp, offset)
 
     @app.timer(interval=5.0)

@@ -72,7 +72,13 @@ members, at most about 165 KB for a story of any size at the caps. The retired a
 global document frequencies for at most ``max_df_terms`` (500,000) terms: past that, the rarest
 are pruned to three quarters (mostly df 1 names of stories long gone, whose IDF becomes the
 maximum, as for an unseen term), so the global df is bounded by ``max_df_terms`` plus the live
-stories' contributions.
+stories' contributions and the records not folded yet.
+
+Persisted, the retired aggregate is parts of bounded size (:class:`_Retired`): a record per
+retired story (at most ``max_story_df`` terms), written once; every ``retired_fold_every`` (128)
+records fold into a new base, written as shards of about ``retired_shard_bytes`` (256 KB) under a
+new generation, and the old shards and folded records are deleted. At the ``max_df_terms`` cap the
+base is about 10 MB, so a fold costs about 80 KB per retirement, amortized.
 """
 
 from __future__ import annotations
@@ -82,6 +88,7 @@ import json
 import math
 import re
 import sys
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -97,9 +104,13 @@ from pipeline.dedup import DUPLICATE_SHARE, find_duplicate
 from pipeline.features import N_HASHES
 from pipeline.types import LinkDecision, LinkFeatures, stable_id
 
-#: ``changed_stories()`` lists this key when the retired aggregate changed;
+#: ``changed_stories()`` lists this key when the retired aggregate's base changed (at a fold);
 #: ``export_story(RETIRED_KEY)`` is the same as ``export_retired()``.
 RETIRED_KEY = "__retired__"
+#: Keys of the retired aggregate's parts: ``__retired__/r<n>`` is the record a retired story left
+#: (its document frequencies and counters), ``__retired__/g<generation>/<i>`` one shard of the
+#: folded base. Every part is small enough for one Kafka message, whatever the stream's length.
+RETIRED_PREFIX = RETIRED_KEY + "/"
 
 #: Every sub-vector the linker can keep; the config picks a subset.
 ALL_SUBVECTORS: tuple[str, ...] = tuple(
@@ -224,6 +235,12 @@ class LinkerConfig(BaseModel):
     max_df_terms: int = Field(
         500_000, ge=1000, description="Terms kept in the retired document frequencies (least frequent pruned)."
     )
+    retired_fold_every: int = Field(
+        128, ge=1, description="Retirement records kept as their own keys before they fold into the retired base."
+    )
+    retired_shard_bytes: int = Field(
+        262_144, ge=4096, description="About this many bytes of document frequencies per shard of the retired base."
+    )
     recent_members: int = Field(8, ge=1, description="Most recent members kept (truncated) for max-over-members.")
     member_terms: int = Field(25, ge=1, description="Terms kept per remembered member and sub-vector.")
     salient_entities: int = Field(5, ge=1, description="Top entities of a story that an article should mention.")
@@ -296,12 +313,44 @@ class _Story:
 
 @dataclass
 class _Retired:
+    """What retired stories leave behind. The totals (``docs`` ... ``stories``, ``df``) are the
+    base plus every pending record. The base (``base`` totals and ``df`` minus the pending
+    records' df) is persisted as ``shards`` shards of ``generation``; each retirement adds a
+    record (persisted once, under its own key) until ``fold_every`` of them fold into a new base.
+    So no persisted part grows with the length of the stream, and a retirement writes only
+    its own record."""
+
     docs: int = 0
     df: Counter[str] = field(default_factory=Counter)
     max_seq: int = -1
     max_tick: int = -1
     watermark: float | None = None
     stories: int = 0
+    generation: int = 0
+    shards: int = 0
+    folded: int = 0  # records numbered below this are in the base
+    next_record: int = 0
+    base: dict = field(default_factory=dict)  # the totals at the last fold (what the meta key holds)
+    pending: dict[str, dict] = field(default_factory=dict)  # record id -> record export, oldest first
+    shard_cache: list[dict[str, int]] | None = None  # the base's shards, until each was exported once
+    unsent: set[int] = field(default_factory=set)
+
+
+def _shard_id(generation: int, index: int) -> str:
+    return f"{RETIRED_PREFIX}g{generation}/{index}"
+
+
+def _parse_part(key: str) -> tuple[str, int, int] | None:
+    """("g", generation, index) for a shard key, ("r", n, 0) for a record key, else None."""
+    if not key.startswith(RETIRED_PREFIX):
+        return None
+    rest = key[len(RETIRED_PREFIX):]
+    m = re.fullmatch(r"g(\d+)/(\d+)|r(\d+)", rest)
+    if m is None:
+        return None
+    if m.group(3) is not None:
+        return ("r", int(m.group(3)), 0)
+    return ("g", int(m.group(1)), int(m.group(2)))
 
 
 @dataclass(frozen=True)
@@ -440,16 +489,23 @@ class StoryLinker:
         self._commit(article_id, doc, decision, arrival)
 
     def changed_stories(self) -> list[str]:
-        """Ids whose exported state changed in the last :meth:`link`: the story joined or opened,
-        stories that retired (their export is a tombstone) and :data:`RETIRED_KEY` when the
-        retired aggregate changed. Empty after a replayed (already linked) article."""
+        """Keys whose exported state changed in the last :meth:`link`: the story joined or opened;
+        stories that retired (their export is a tombstone) with the record each left
+        (``__retired__/r<n>``); and, when the records folded into a new base, its shards, then
+        :data:`RETIRED_KEY`, then the old shards and the folded records (tombstones). Empty after a
+        replayed (already linked) article."""
         return list(self._changed)
 
     def export_story(self, story_id: str) -> dict:
-        """JSON-able state of one story. A retired or unknown id gives a tombstone
-        ``{"kind": "tombstone", "id": ...}`` that a store may delete; :meth:`restore` ignores it."""
+        """JSON-able state of one key: a live story, the retired aggregate (:data:`RETIRED_KEY`)
+        or one of its parts (``__retired__/...``). A retired, folded or unknown key gives a
+        tombstone ``{"kind": "tombstone", "id": ...}`` that a store may delete; :meth:`restore`
+        ignores it."""
         if story_id == RETIRED_KEY:
             return self.export_retired()
+        part = _parse_part(story_id)
+        if part is not None:
+            return self._export_part(story_id, part)
         st = self._stories.get(story_id)
         if st is None:
             return {"kind": "tombstone", "id": story_id}
@@ -474,22 +530,68 @@ class StoryLinker:
         }
 
     def export_retired(self) -> dict:
-        """The aggregate left behind by retired stories (document frequencies, counters, clock)."""
+        """The retired aggregate's base as of its last fold: counters and the number of shards
+        (:data:`RETIRED_PREFIX` keys) its document frequencies are in. Before the first fold
+        (generation 0) there are no shards and the base's (empty or, from an older version,
+        inline) frequencies are given here."""
         r = self._retired
-        return {
+        out = {
             "kind": "retired",
             "id": RETIRED_KEY,
-            "docs": r.docs,
-            "df": dict(r.df),
-            "max_seq": r.max_seq,
-            "max_tick": r.max_tick,
-            "watermark": r.watermark,
-            "stories": r.stories,
+            "docs": r.base.get("docs", 0),
+            "max_seq": r.base.get("max_seq", -1),
+            "max_tick": r.base.get("max_tick", -1),
+            "watermark": r.base.get("watermark"),
+            "stories": r.base.get("stories", 0),
+            "generation": r.generation,
+            "shards": r.shards,
+            "folded": r.folded,
         }
+        if r.generation == 0:
+            out["df"] = self._base_df()
+        return out
+
+    def retired_totals(self) -> dict[str, int]:
+        """Retired stories, their articles and the distinct terms of their document frequencies
+        (the base and the records not folded yet)."""
+        r = self._retired
+        return {"stories": r.stories, "docs": r.docs, "terms": len(r.df), "records": len(r.pending)}
+
+    def _base_df(self) -> dict[str, int]:
+        r = self._retired
+        pending: Counter[str] = Counter()
+        for rec in r.pending.values():
+            pending.update(rec["df"])
+        return {t: c - pending[t] for t, c in r.df.items() if c > pending[t]}
+
+    def _export_part(self, key: str, part: tuple[str, int, int]) -> dict:
+        r = self._retired
+        kind, a, b = part
+        if kind == "r":
+            rec = r.pending.get(key)
+            return dict(rec) if rec is not None else {"kind": "tombstone", "id": key}
+        if a != r.generation or b >= r.shards:
+            return {"kind": "tombstone", "id": key}
+        if r.shard_cache is None:  # built once per fold (again only if a retried batch asks again)
+            shards: list[dict[str, int]] = [{} for _ in range(r.shards)]
+            for t, c in sorted(self._base_df().items()):
+                shards[zlib.crc32(t.encode("utf-8")) % r.shards][t] = c
+            r.shard_cache, r.unsent = shards, set(range(r.shards))
+        out = {"kind": "retired_shard", "id": key, "generation": a, "index": b, "df": r.shard_cache[b]}
+        r.unsent.discard(b)
+        if not r.unsent:
+            r.shard_cache = None  # every shard went out: do not hold the base twice
+        return out
 
     def export_all(self) -> list[dict]:
-        """Every live story and the retired aggregate, ready for :meth:`restore`."""
-        return [self.export_story(s) for s in self._stories] + [self.export_retired()]
+        """Every live story and the retired aggregate with its parts, ready for :meth:`restore`."""
+        r = self._retired
+        parts = [_shard_id(r.generation, i) for i in range(r.shards)] + list(r.pending)
+        return (
+            [self.export_story(s) for s in self._stories]
+            + [self.export_retired()]
+            + [self.export_story(p) for p in parts]
+        )
 
     @classmethod
     def restore(cls, config: LinkerConfig, stories: Iterable[Mapping]) -> StoryLinker:
@@ -497,17 +599,17 @@ class StoryLinker:
         order). The result decides exactly as the linker that exported them."""
         self = cls(config)
         live: list[_Story] = []
+        meta: Mapping | None = None
+        shards: list[Mapping] = []
+        records: list[Mapping] = []
         for d in stories:
             kind = d.get("kind")
             if kind == "retired":
-                self._retired = _Retired(
-                    docs=int(d["docs"]),
-                    df=Counter({k: int(v) for k, v in d["df"].items()}),
-                    max_seq=int(d["max_seq"]),
-                    max_tick=int(d["max_tick"]),
-                    watermark=d["watermark"],
-                    stories=int(d.get("stories", 0)),
-                )
+                meta = d
+            elif kind == "retired_shard":
+                shards.append(d)
+            elif kind == "retired_record":
+                records.append(d)
             elif kind == "story":
                 vectors = {k: {t: float(w) for t, w in v.items()} for k, v in d["vectors"].items()}
                 live.append(
@@ -533,7 +635,7 @@ class StoryLinker:
                         decisions={a: LinkDecision.model_validate(v) for a, v in d["decisions"].items()},
                     )
                 )
-        r = self._retired
+        self._retired = r = _restore_retired(meta, shards, records)
         self._df = Counter(r.df)
         self._docs = r.docs
         self._next_seq = r.max_seq + 1
@@ -779,14 +881,9 @@ class StoryLinker:
             st.norms[sub] = _norm(svec)
         st.df.update(doc.df_terms)
         self._df.update(doc.df_terms)
-        if len(st.df) > self.config.max_story_df:
-            # Keep the story's commonest terms; the global counts forget the rest, so the global
-            # df stays exactly "retired + live contributions" (what restore rebuilds).
-            keep = int(self.config.max_story_df * 0.75)
-            ranked = sorted(st.df.items(), key=lambda kv: (-kv[1], kv[0]))
-            for t, c in ranked[keep:]:
-                self._forget_df(t, c)
-            st.df = Counter(dict(ranked[:keep]))
+        # Keep the story's commonest terms; the global counts forget the rest, so the global
+        # df stays exactly "retired + live contributions" (what restore rebuilds).
+        st.df = self._pruned(st.df, self.config.max_story_df)
         self._docs += 1
         st.size += 1
         st.tick = self._tick
@@ -854,24 +951,38 @@ class StoryLinker:
         else:
             self._df.pop(term, None)
 
+    def _pruned(self, df: Counter[str], cap: int) -> Counter[str]:
+        """``df`` itself when it has at most ``cap`` terms; else its commonest three quarters of
+        ``cap``, the rest forgotten by the global counts too."""
+        if len(df) <= cap:
+            return df
+        keep = int(cap * 0.75)
+        ranked = sorted(df.items(), key=lambda kv: (-kv[1], kv[0]))
+        for t, c in ranked[keep:]:
+            self._forget_df(t, c)
+        return Counter(dict(ranked[:keep]))
+
     def _retire(self, st: _Story) -> None:
         r = self._retired
         r.docs += st.size
         r.df.update(st.df)
-        if len(r.df) > self.config.max_df_terms:
-            # The retired vocabulary grows with everything ever seen: drop its rarest terms
-            # (mostly df 1: names and typos of stories long gone). Their IDF becomes the maximum,
-            # which is what an unseen term gets anyway.
-            keep = int(self.config.max_df_terms * 0.75)
-            ranked = sorted(r.df.items(), key=lambda kv: (-kv[1], kv[0]))
-            for t, c in ranked[keep:]:
-                self._forget_df(t, c)
-            r.df = Counter(dict(ranked[:keep]))
         r.max_seq = max(r.max_seq, st.seq)
         r.max_tick = max(r.max_tick, st.tick)
         if st.last_active is not None:
             r.watermark = st.last_active if r.watermark is None else max(r.watermark, st.last_active)
         r.stories += 1
+        rid = f"{RETIRED_PREFIX}r{r.next_record}"
+        r.pending[rid] = {
+            "kind": "retired_record",
+            "id": rid,
+            "n": r.next_record,
+            "docs": st.size,
+            "seq": st.seq,
+            "tick": st.tick,
+            "watermark": st.last_active,
+            "df": dict(st.df),
+        }
+        r.next_record += 1
         for key in st.keys:
             posting = self._index.get(key)
             if posting is not None:
@@ -881,9 +992,65 @@ class StoryLinker:
         for a in st.decisions:
             self._article_story.pop(a, None)
         del self._stories[st.id]
-        self._changed.append(st.id)
-        if RETIRED_KEY not in self._changed:
-            self._changed.append(RETIRED_KEY)
+        self._changed += [st.id, rid]
+        if len(r.pending) >= self.config.retired_fold_every:
+            self._fold()
+
+    def _fold(self) -> None:
+        """Fold the pending records into a new base: new shards, the meta key, and tombstones for
+        the old shards and the folded records (listed in that order in :meth:`changed_stories`)."""
+        r = self._retired
+        # The retired vocabulary grows with everything ever seen: drop its rarest terms (mostly
+        # df 1: names and typos of stories long gone). Their IDF becomes the maximum, which is what
+        # an unseen term gets anyway.
+        r.df = self._pruned(r.df, self.config.max_df_terms)
+        old = [_shard_id(r.generation, i) for i in range(r.shards)]
+        folded = list(r.pending)
+        size = sum(len(t) + 12 for t in r.df)  # about its JSON: '"term":count,'
+        r.generation += 1
+        r.shards = -(-size // self.config.retired_shard_bytes)
+        r.folded = r.next_record
+        r.pending = {}
+        r.shard_cache, r.unsent = None, set()
+        r.base = {"docs": r.docs, "max_seq": r.max_seq, "max_tick": r.max_tick, "watermark": r.watermark, "stories": r.stories}
+        self._changed += [_shard_id(r.generation, i) for i in range(r.shards)] + [RETIRED_KEY] + old + folded
+
+
+def _restore_retired(meta: Mapping | None, shards: Sequence[Mapping], records: Sequence[Mapping]) -> _Retired:
+    """The retired aggregate from its meta key, the shards of its generation and the records not
+    folded yet. Shards of another generation and records already folded are ignored: they are
+    left over from a fold that a crash interrupted, or not deleted yet."""
+    r = _Retired()
+    if meta is not None:
+        r.generation = int(meta.get("generation", 0))
+        r.shards = int(meta.get("shards", 0))
+        r.folded = r.next_record = int(meta.get("folded", 0))
+        r.docs = int(meta["docs"])
+        r.max_seq = int(meta["max_seq"])
+        r.max_tick = int(meta["max_tick"])
+        r.watermark = meta["watermark"]
+        r.stories = int(meta.get("stories", 0))
+        r.df = Counter({k: int(v) for k, v in meta.get("df", {}).items()})  # generation 0 (or an older version)
+    r.base = {"docs": r.docs, "max_seq": r.max_seq, "max_tick": r.max_tick, "watermark": r.watermark, "stories": r.stories}
+    for sh in shards:
+        if int(sh["generation"]) == r.generation and int(sh["index"]) < r.shards:
+            r.df.update({k: int(v) for k, v in sh["df"].items()})
+    for rec in sorted(records, key=lambda d: int(d["n"])):
+        n = int(rec["n"])
+        if n < r.folded:
+            continue
+        rec = dict(rec)
+        rec["df"] = {k: int(v) for k, v in rec["df"].items()}
+        r.pending[rec["id"]] = rec
+        r.next_record = max(r.next_record, n + 1)
+        r.docs += int(rec["docs"])
+        r.df.update(rec["df"])
+        r.max_seq = max(r.max_seq, int(rec["seq"]))
+        r.max_tick = max(r.max_tick, int(rec["tick"]))
+        if rec["watermark"] is not None:
+            r.watermark = rec["watermark"] if r.watermark is None else max(r.watermark, rec["watermark"])
+        r.stories += 1
+    return r
 
 
 def _typed(kind: str, keys: Sequence[str], labels: Sequence[str], wanted: frozenset[str]) -> tuple[str, ...]:
@@ -929,6 +1096,7 @@ __all__ = [
     "ALL_SUBVECTORS",
     "DEFAULT_SUBVECTORS",
     "RETIRED_KEY",
+    "RETIRED_PREFIX",
     "TIME_FEATURES",
     "Candidate",
     "LinkWeights",

@@ -10,11 +10,18 @@ stories than the uninterrupted run, with an article in two stories). So each bat
 its whole change as one message under :data:`JOURNAL_KEY` (one message is atomic), then the
 per-story keys; :func:`link_state` lays the last journal over the per-story values, which gives
 exactly the state after that batch whatever part of the per-story writes landed.
+
+The retired aggregate is kept in parts that stay small however long the stream runs (see
+:class:`pipeline.link.StoryLinker`): each retirement writes one record, and every so many records
+fold into a new base written as shards under a new generation. The shards go first, before the
+journal and outside it: until the journal (or the meta key) names their generation a restore
+ignores them, so a crash in the middle of them restores the state before the batch.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Mapping
 
 from .link import LinkerConfig, StoryLinker
@@ -22,6 +29,8 @@ from .settings import Settings
 
 #: The table key of the last batch's journal (story ids never start with an underscore).
 JOURNAL_KEY = "__batch__"
+
+log = logging.getLogger(__name__)
 
 
 def linker_config(s: Settings) -> LinkerConfig:
@@ -63,3 +72,24 @@ def link_state(values: Iterable[bytes | str]) -> list[dict]:
         else:
             by_id[sid] = dict(exported)
     return list(by_id.values())
+
+
+def batch_writes(exports: Mapping[str, Mapping], journal_limit: int) -> list[tuple[str, bytes | None]]:
+    """The link table's writes for one batch, in order (``None`` deletes the key): the retired
+    base's new shards; the journal of everything else (:data:`JOURNAL_KEY`), or its delete when
+    it would be over ``journal_limit`` bytes (an older journal must not be laid over newer
+    values); then one write per key, tombstones as deletes."""
+    encoded = {key: encode(e) for key, e in exports.items()}
+    early = [key for key, e in exports.items() if e.get("kind") == "retired_shard"]
+    rest = {key: value for key, value in encoded.items() if key not in set(early)}
+    writes: list[tuple[str, bytes | None]] = [(key, encoded[key]) for key in early]
+    if rest:
+        entry = journal(rest)
+        if len(entry) <= journal_limit:
+            writes.append((JOURNAL_KEY, entry))
+        else:
+            writes.append((JOURNAL_KEY, None))
+            log.warning("link batch of %d keys (%d bytes) written without its journal: a crash while it "
+                        "is written can leave the link state mixed", len(rest), len(entry))
+    writes += [(key, None if exports[key].get("kind") == "tombstone" else value) for key, value in rest.items()]
+    return writes

@@ -85,12 +85,14 @@ class Settings(BaseSettings):
         30.0,
         gt=0,
         description=(
-            "A source partition whose committed offset has stayed behind what was read for this "
-            "long, with nothing in flight, had a message read and never delivered to its agent "
-            "(faust can drop one when flow is suspended mid-delivery); the worker re-reads it from "
-            "the committed offset, once a later offset of it went through or no partition of its "
-            "topic finished a message for this long either (a partition only queued behind the "
-            "others is left alone). Effects are idempotent, so the re-read is safe."
+            "A source partition whose next unfinished offset (the worker's own account of the "
+            "offsets its agents finished) has stayed behind what was read for this long, with "
+            "nothing in flight, had a message read and never processed (faust can drop one when "
+            "flow is suspended mid-delivery, or commit past it after a seek); the worker re-reads it "
+            "from that offset, as soon as a later offset of it went through (a hole), or else once "
+            "neither it nor any partition of its topic finished a message for this long (a partition "
+            "only queued behind the others is left alone). Offsets still missing after one re-read "
+            "are skipped with a warning. Effects are idempotent, so the re-read is safe."
         ),
     )
 

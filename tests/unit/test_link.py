@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.features import fingerprint, link_features
-from pipeline.link import RETIRED_KEY, LinkerConfig, StoryLinker, default_weights
+from pipeline.link import RETIRED_KEY, RETIRED_PREFIX, LinkerConfig, StoryLinker, default_weights
 from pipeline.linkeval import replay, score
 from pipeline.linktrain import worker_features
 from pipeline.types import LinkDecision, LinkFeatures, stable_id
@@ -132,10 +132,11 @@ def test_quiet_stories_retire_and_are_reported() -> None:
     d = linker.link("a3", article(1, rng), None, now=T0 + timedelta(days=6))
     assert linker.live_stories == 1
     changed = linker.changed_stories()
-    assert changed[0] == d.story and old.story in changed and RETIRED_KEY in changed
+    assert changed == [d.story, old.story, f"{RETIRED_PREFIX}r0"]
     assert linker.export_story(old.story) == {"kind": "tombstone", "id": old.story}
-    retired = linker.export_retired()
-    assert retired["docs"] == 1 and retired["stories"] == 1
+    record = linker.export_story(f"{RETIRED_PREFIX}r0")
+    assert record["kind"] == "retired_record" and record["docs"] == 1 and record["df"]
+    assert linker.retired_totals()["docs"] == 1 and linker.retired_totals()["stories"] == 1
     # The retired story no longer takes members: a topic-0 article opens a new story.
     later = linker.link("a4", article(0, rng), T0 + timedelta(days=6, hours=1))
     assert later.is_new and later.story != old.story
@@ -170,7 +171,7 @@ def test_restore_continues_exactly_like_an_uninterrupted_run() -> None:
     restored, restored_state = _run(items, cfg, cut=45)
     assert restored == straight
     assert sorted(restored_state, key=lambda d: d["id"]) == sorted(end_state, key=lambda d: d["id"])
-    assert end_state[-1]["stories"] > 0  # stories did retire before the cut
+    assert any(d["kind"] == "retired_record" for d in end_state)  # stories did retire before the cut
     # The linker found the topics: far fewer stories than articles.
     assert len({d.story for d in straight}) < 30
 
@@ -284,15 +285,60 @@ def test_per_story_memory_is_bounded() -> None:
 
 def test_retired_document_frequencies_are_capped_and_restore_agrees() -> None:
     rng = random.Random(24)
-    cfg = LinkerConfig(horizon_days=1, max_df_terms=1000)
+    cfg = LinkerConfig(horizon_days=1, max_df_terms=1000, retired_fold_every=4)
     linker = StoryLinker(cfg)
-    for i in range(40):
-        f = article(i, rng)  # 40 topics, each with its own vocabulary
+    for i in range(41):
+        f = article(i, rng)  # 41 topics, each with its own vocabulary
         linker.link(f"a{i}", f, T0 + timedelta(days=2 * i))
-    retired = linker.export_retired()
-    assert retired["stories"] == 39 and 0 < len(retired["df"]) <= 1000
+    totals = linker.retired_totals()
+    # 40 retired, 40 folded; pruned to 1000 terms at most at each fold
+    assert totals["stories"] == 40 and totals["records"] == 0 and 0 < totals["terms"] <= 1000
     restored = StoryLinker.restore(cfg, json.loads(json.dumps(linker.export_all())))
     assert restored._df == linker._df and restored._docs == linker._docs
+
+
+def _persist(table: dict[str, dict], linker: StoryLinker) -> list[str]:
+    """Write the last link's changes to ``table`` as the worker does; the keys written."""
+    keys = linker.changed_stories()
+    for key in keys:
+        state = linker.export_story(key)
+        if state["kind"] == "tombstone":
+            table.pop(key, None)
+        else:
+            table[key] = json.loads(json.dumps(state))
+    return keys
+
+
+def test_the_retired_aggregate_is_written_in_parts_that_stay_small() -> None:
+    """A retirement writes only its own record; every ``fold_every`` records fold into a new
+    base, written as shards of bounded size, and the old shards and folded records are deleted.
+    Whatever the length of the stream, no key grows past about ``retired_shard_bytes``."""
+    cfg = LinkerConfig(horizon_days=1, retired_fold_every=5, retired_shard_bytes=4096)
+    linker = StoryLinker(cfg)
+    table: dict[str, dict] = {}
+    rng = random.Random(3)
+    folds = 0
+    for i in range(60):
+        f = article(i, rng)  # a topic a day: each retires two days later
+        linker.link(f"a{i}", f, T0 + timedelta(days=2 * i))
+        keys = _persist(table, linker)
+        if RETIRED_KEY in keys:
+            folds += 1
+            shards = [k for k in keys if k.startswith(RETIRED_PREFIX + "g")]
+            assert len(shards) >= (1 if folds == 1 else 2)  # the new shards, then the old ones deleted
+        else:
+            assert all(not k.startswith(RETIRED_PREFIX + "g") for k in keys)
+    assert folds == 11  # 59 retirements, folded every 5
+    parts = [k for k in table if k.startswith(RETIRED_PREFIX)]
+    gen = table[RETIRED_KEY]["generation"]
+    assert all(k.startswith(f"{RETIRED_PREFIX}g{gen}/") or k.startswith(RETIRED_PREFIX + "r") for k in parts)
+    assert len([k for k in parts if "/r" in k]) == 4  # 59 - 55 folded
+    assert max(len(json.dumps(v)) for k, v in table.items() if k.startswith(RETIRED_PREFIX + "g")) < 2 * 4096
+    assert table[RETIRED_KEY]["shards"] > 1
+    restored = StoryLinker.restore(cfg, table.values())
+    key = lambda d: d["id"]  # noqa: E731
+    assert sorted(restored.export_all(), key=key) == sorted(linker.export_all(), key=key)
+    assert restored._df == linker._df
 
 
 ECB = SHARED_DATA / "ecbplus-dev.jsonl"

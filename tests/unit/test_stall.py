@@ -3,7 +3,7 @@ offset has sat at or before the last read offset, with nothing in flight, for th
 
 from __future__ import annotations
 
-from pipeline.stall import StallWatch
+from pipeline.stall import Progress, StallWatch
 
 TP = ("crosswire-articles", 0)
 
@@ -72,3 +72,51 @@ def test_a_gap_is_re_read_even_while_the_topic_is_busy():
     # the same readings without a finished offset past 192 wait for the topic to go quiet
     w2 = StallWatch(30.0)
     assert _run_topic(w2, [(0, 192, 300, 40, 191, 1), (31, 192, 300, 71, 191, 1), (62, 192, 300, 102, 191, 30)]) == [None, None, 192]
+
+
+def test_a_gap_is_re_read_even_while_the_partition_keeps_finishing_later_offsets():
+    # offset 192 never processed while 193.. keep going through (partition idle 0-2 s): offsets of a
+    # partition are handled in order, so this is a hole, and waiting for the stream to go quiet
+    # could mean waiting for ever on a busy feed
+    w = StallWatch(30.0)
+    assert _run_topic(w, [(0, 192, 300, 1, 300, 1), (20, 192, 400, 0, 400, 0), (31, 192, 450, 2, 450, 0)]) == [None, None, 192]
+
+
+def test_progress_counts_the_next_unfinished_offset_through_re_reads():
+    p = Progress()
+    assert p.next(TP) is None
+    for off in (10, 11, 12):
+        p.finish(TP, off, committed=10)
+    assert p.next(TP) == 13
+    p.finish(TP, 11)  # a re-read below the account changes nothing
+    assert p.next(TP) == 13
+    # 13 is never processed (dropped, or committed past by faust): the account stays there
+    for off in (14, 15, 16):
+        p.finish(TP, off)
+    assert p.next(TP) == 13
+    # the re-read from 13 goes through 13..16 again and on
+    for off in (13, 14, 15, 16, 17):
+        p.finish(TP, off)
+    assert p.next(TP) == 18
+
+
+def test_progress_sees_a_hole_at_the_start_of_an_assignment():
+    p = Progress()
+    p.finish(TP, 41, committed=40)  # reading started at the committed offset 40, which never came
+    assert p.next(TP) == 40
+    p2 = Progress()
+    p2.finish(TP, 41)  # no committed offset (a new group): the account starts where reading did
+    assert p2.next(TP) == 42
+
+
+def test_progress_skips_offsets_the_log_does_not_hold():
+    p = Progress()
+    p.finish(TP, 5, committed=5)
+    for off in (9, 10):  # 6..8 were compacted away, or are transaction markers
+        p.finish(TP, off)
+    assert p.next(TP) == 6
+    assert p.skip(TP) == (6, 9)
+    assert p.next(TP) == 11
+    assert p.skip(TP) is None  # no hole left
+    p.forget(TP)
+    assert p.next(TP) is None
