@@ -462,8 +462,10 @@ def create_app(
             log.warning("partition %s[%d]: offsets %s were never delivered, even after a re-read; going on without them",
                         tp.topic, tp.partition, skipped, extra={"topic": tp.topic, "partition": tp.partition})
             return
-        log.warning("partition %s[%d]: offset %d was read but never processed; re-reading from it",
-                    tp.topic, tp.partition, offset, extra={"topic": tp.topic, "partition": tp.partition})
+        log.warning("partition %s[%d]: offset %d was read but never processed (read up to %s, finished up to %s, "
+                    "faust's committed offset %s); re-reading from it", tp.topic, tp.partition, offset, read,
+                    finished.get(tp), app.consumer._committed_offset.get(tp),
+                    extra={"topic": tp.topic, "partition": tp.partition})
         metrics.reseeks.labels(tp.topic, str(tp.partition)).inc()
         reread[tp] = offset
         await app.consumer.seek(tp, offset)

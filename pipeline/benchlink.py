@@ -566,6 +566,105 @@ def run_benchmark(
     )
 
 
+# --------------------------------------------------------------------------------- retirement
+
+
+@dataclass(frozen=True)
+class RetireResult:
+    """What the link table is written while stories keep retiring (bytes are the table values'
+    JSON, as the worker writes them: one journal and the changed keys per batch)."""
+
+    stories: int
+    articles: int
+    retired: int
+    folds: int  # times the retired records folded into a new base
+    batches: int
+    largest_value_bytes: int  # the largest single table value written (one Kafka message)
+    largest_key: str
+    bytes_per_article: float  # everything the link table was written, per article
+    retired_bytes_per_article: float  # the retired aggregate's keys alone (records, shards, meta)
+    journals_skipped: int  # batches whose journal was over the message limit
+    ms_per_article: float  # link() alone
+
+
+def run_retirement(
+    n_stories: int,
+    *,
+    per_story: int = 3,
+    batch: int = 32,
+    seed: int = DEFAULT_SEED,
+    config: LinkerConfig | None = None,
+    message_limit: int = 1_048_576,
+    progress: ProgressFn | None = None,
+) -> RetireResult:
+    """Link a stream in which stories keep retiring, and write the link table as the worker does.
+
+    A new synthetic story every 20 minutes, each with ``per_story`` articles an hour apart, and a
+    one-day horizon: after the first day about 72 stories retire a day. The table's writes come
+    from :func:`pipeline.linking.batch_writes` over batches of ``batch`` articles, with the journal
+    limit the worker uses at Kafka's default ``message_limit``."""
+    from pipeline.link import RETIRED_KEY
+    from pipeline.linking import batch_writes
+
+    corpus = SyntheticCorpus(seed)
+    cfg = (config or LinkerConfig()).model_copy(update={"horizon_days": 1.0})
+    linker = StoryLinker(cfg)
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    stream = sorted(
+        ((t0 + timedelta(minutes=20 * st + 60 * k), st, k) for st in range(n_stories) for k in range(per_story)),
+        key=lambda x: (x[0], x[1]),
+    )
+    total = retired_bytes = largest = folds = batches = skipped = 0
+    largest_key = ""
+    link_s = 0.0
+    for i in range(0, len(stream), batch):
+        changed: dict[str, None] = {}
+        for when, st, k in stream[i : i + batch]:
+            f = corpus.article(st, k)
+            t = time.perf_counter()
+            linker.link(f"s{st}-{k}", f, None, now=when)
+            link_s += time.perf_counter() - t
+            keys = linker.changed_stories()
+            folds += RETIRED_KEY in keys
+            changed.update(dict.fromkeys(keys))
+        exports = {key: linker.export_story(key) for key in changed}
+        for key, value in batch_writes(exports, message_limit - 65_536):
+            if value is None:
+                skipped += key == "__batch__"
+                continue
+            total += len(value)
+            if key.startswith(RETIRED_KEY):
+                retired_bytes += len(value)
+            if len(value) > largest:
+                largest, largest_key = len(value), key
+        batches += 1
+        if progress is not None:
+            progress("retirement", min(i + batch, len(stream)), len(stream))
+    n = max(1, len(stream))
+    return RetireResult(
+        stories=n_stories,
+        articles=len(stream),
+        retired=linker.retired_totals()["stories"],
+        folds=folds,
+        batches=batches,
+        largest_value_bytes=largest,
+        largest_key=largest_key.split("/")[0] if largest_key.startswith(RETIRED_KEY) else ("journal" if largest_key == "__batch__" else "story"),
+        bytes_per_article=total / n,
+        retired_bytes_per_article=retired_bytes / n,
+        journals_skipped=skipped,
+        ms_per_article=1000.0 * link_s / n,
+    )
+
+
+def retirement_line(r: RetireResult) -> str:
+    return (
+        f"retirement: {r.stories:,} stories ({r.articles:,} articles, {r.retired:,} retired, {r.folds} folds): "
+        f"largest table value {r.largest_value_bytes / 1e3:,.0f} KB ({r.largest_key}), "
+        f"{r.bytes_per_article / 1e3:.1f} KB written per article ({r.retired_bytes_per_article / 1e3:.1f} KB of it the "
+        f"retired aggregate), {r.journals_skipped} journal(s) over the message limit, {r.ms_per_article:.2f} ms per link"
+    )
+
+
 # --------------------------------------------------------------------------------- outputs
 
 
@@ -667,14 +766,17 @@ __all__ = [
     "DEFAULT_SIZES",
     "MAX_TIME_RATIO",
     "BenchResult",
+    "RetireResult",
     "CorpusSpec",
     "SizeResult",
     "SyntheticCorpus",
     "deep_size",
     "fit_line",
     "results_table",
+    "retirement_line",
     "rss_bytes",
     "run_benchmark",
+    "run_retirement",
     "run_size",
     "write_json",
     "write_plot",

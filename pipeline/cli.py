@@ -438,19 +438,24 @@ def bench_links(
     out: Annotated[Path, typer.Option("--out", help="Folder for link-cost.json and link-cost.png.")] = Path("bench"),
     build: Annotated[str, typer.Option(help="'assign' opens one story per seed (fast); 'link' feeds the seeds through link() and counts merges.")] = "assign",
     seed: Annotated[int, typer.Option(help="Seed of the synthetic corpus.")] = 20240601,
+    retire: Annotated[int, typer.Option(help="Also link a stream of this many stories that keep retiring (3 articles each, one-day horizon) and report what the link table is written; 0 skips it.")] = 2000,
 ) -> None:
     """Measure story-linking time and memory per article with N live synthetic stories (no spaCy),
     print a table and write OUT/link-cost.json and OUT/link-cost.png. Each size runs in a fresh
-    process; 100,000 stories take a few minutes."""
-    from .benchlink import results_table, run_benchmark, write_json, write_plot
+    process; 100,000 stories take a few minutes. With --retire, also the bytes the link table is
+    written while stories retire (OUT/link-retire.json)."""
+    import json
+    from dataclasses import asdict
+
+    from .benchlink import results_table, retirement_line, run_benchmark, run_retirement, write_json, write_plot
     from .linking import linker_config
 
     try:
         ns = [int(x.replace("_", "")) for x in sizes.split(",") if x.strip()]
     except ValueError:
         raise _fail(f"--sizes: expected comma-separated integers, got {sizes!r}", 2) from None
-    if not ns or min(ns) < 1 or probe < 2 or build not in ("link", "assign"):
-        raise _fail("--sizes must be positive, --probe at least 2, --build 'link' or 'assign'", 2)
+    if not ns or min(ns) < 1 or probe < 2 or build not in ("link", "assign") or retire < 0:
+        raise _fail("--sizes must be positive, --probe at least 2, --build 'link' or 'assign', --retire at least 0", 2)
     with _progress() as progress:
         tasks: dict[str, int] = {}
 
@@ -460,8 +465,14 @@ def bench_links(
             progress.update(tasks[stage], completed=done)
 
         result = run_benchmark(ns, probe, seed=seed, config=linker_config(_settings()), build=build, progress=on_progress)  # type: ignore[arg-type]
+        retired = run_retirement(retire, seed=seed, config=linker_config(_settings()), progress=on_progress) if retire else None
     console.print(results_table(result))
     console.print(f"wrote {write_json(result, out / 'link-cost.json')} and {write_plot(result, out / 'link-cost.png')}")
+    if retired is not None:
+        console.print(retirement_line(retired))
+        path = out / "link-retire.json"
+        path.write_text(json.dumps(asdict(retired), indent=2) + "\n", encoding="utf-8")
+        console.print(f"wrote {path}")
 
 
 @app.command("bench")
