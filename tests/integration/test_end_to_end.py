@@ -186,5 +186,21 @@ def test_a_story_quiet_past_the_horizon_retires_and_its_state_is_dropped(seeded)
         body = urllib.request.urlopen(f"http://127.0.0.1:{s.metrics_port}/metrics", timeout=5).read().decode()
         assert "crosswire_stories_retired_total 1.0" in body
         assert seed_story in {st["id"] for st in list_stories(client, s)}  # still searchable
+        # what the retired story left (its record in the link table) survives a restart: a new
+        # worker restores the linker from the table and links the next article
+        stop_worker(worker)
+        stop_worker(seeded["worker"])  # (still running when this test runs alone)
+        before = log.read_text()
+        worker = start_worker(s, log)
+        producer = KafkaProducer(bootstrap_servers=s.kafka_bootstrap)
+        sent = producer.send(s.topic("articles"), key=b"late-2", value=json.dumps({"id": "late-2", "text": text + " Work starts soon."}).encode(),
+                             timestamp_ms=later_ms + 60_000)
+        assert sent.get(timeout=30).offset >= 0
+        producer.close()
+        wait_for(lambda: worker.poll() is not None or "linked late-2 to story" in log.read_text()[len(before):], 120,
+                 what="the restarted worker to link the next article")
+        after = log.read_text()[len(before):]
+        assert worker.poll() is None, after[-3000:]
+        assert "linker restored with 1 live stories" in after  # late-1's story; the seed story stays retired
     finally:
         stop_worker(worker)
