@@ -40,6 +40,7 @@ from aiokafka.errors import KafkaError
 from .analyse import Analyser
 from .article import BadArticle, dead_letter, parse_article
 from .health import Health
+from .kafka import first_offset_at
 from .linking import batch_writes, link_state
 from .memory import TrimSchedule, trim
 from .metrics import Metrics
@@ -179,7 +180,6 @@ def create_app(
     finished: dict[Any, int] = {}  # source partition -> the highest offset of it finished
 
     account = Progress()  # source partition -> the next offset not finished (see pipeline.stall)
-    reread: dict[Any, int] = {}  # source partition -> the offset last re-read after a stall
 
     def done(event: Any) -> None:
         tp = event.message.tp
@@ -359,7 +359,6 @@ def create_app(
             state["linker"] = None  # rebuilt from the table by whoever owns the partition next
         for tp in revoked:  # another worker may go on with them: a later assignment starts afresh
             account.forget(tp)
-            reread.pop(tp, None)
             finished.pop(tp, None)
 
     async def handle_story(items: list[tuple[Any, LinkedArticle | StoryRetired]]) -> None:
@@ -454,20 +453,20 @@ def create_app(
                              now=now, finished=finished.get(tp), topic_idle_s=topic_idle_s)
         if offset is None:
             return
-        if reread.get(tp) == offset:
-            # re-read once already and still never delivered: offsets the log does not hold
-            # (compaction, transaction markers, retention), not a message to wait for
-            skipped = account.skip(tp)
-            reread.pop(tp, None)
-            log.warning("partition %s[%d]: offsets %s were never delivered, even after a re-read; going on without them",
-                        tp.topic, tp.partition, skipped, extra={"topic": tp.topic, "partition": tp.partition})
+        # Is there a record at that offset at all? A range the log does not hold (transaction
+        # markers, compaction, retention) is a hole in the account, not a message to re-read.
+        first = await asyncio.get_running_loop().run_in_executor(None, first_offset_at, s, tp.topic, tp.partition, offset)
+        if first is not None and first > offset:
+            skipped = account.skip(tp, first)
+            log.warning("partition %s[%d]: offsets %d to %d hold no records (transaction markers, compaction or "
+                        "retention); going on from %s", tp.topic, tp.partition, offset, first - 1, account.next(tp),
+                        extra={"topic": tp.topic, "partition": tp.partition, "skipped": str(skipped)})
             return
         log.warning("partition %s[%d]: offset %d was read but never processed (read up to %s, finished up to %s, "
                     "faust's committed offset %s); re-reading from it", tp.topic, tp.partition, offset, read,
                     finished.get(tp), app.consumer._committed_offset.get(tp),
                     extra={"topic": tp.topic, "partition": tp.partition})
         metrics.reseeks.labels(tp.topic, str(tp.partition)).inc()
-        reread[tp] = offset
         await app.consumer.seek(tp, offset)
 
     @app.timer(interval=5.0)

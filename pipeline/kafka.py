@@ -159,5 +159,30 @@ def read_topic(s: Settings, name: str, *, timeout_s: float = 5.0) -> list[tuple[
         consumer.close()
 
 
+def first_offset_at(s: Settings, topic: str, partition: int, offset: int, *, timeout_s: float = 5.0) -> int | None:
+    """The offset of the first record of ``topic[partition]`` at or after ``offset``, without a
+    consumer group: ``offset`` itself when that record exists, a later one when the log holds none
+    there (transaction markers, compaction, retention). None when nothing came within ``timeout_s``
+    (no record there yet, or the broker did not answer)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    tp = TopicPartition(topic, partition)
+    # "earliest": an offset that retention already deleted reads from the log's start
+    consumer = KafkaConsumer(**client_options(s), enable_auto_commit=False, group_id=None, max_poll_records=1,
+                             auto_offset_reset="earliest", consumer_timeout_ms=int(timeout_s * 1000))
+    try:
+        consumer.assign([tp])
+        consumer.seek(tp, offset)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=200, max_records=1).values():
+                if batch:
+                    # below the offset asked for: it was past the end and the reset went to the start
+                    return batch[0].offset if batch[0].offset >= offset else None
+        return None
+    finally:
+        consumer.close()
+
+
 def decode_json(value: bytes) -> Any:
     return json.loads(value.decode("utf-8"))

@@ -574,7 +574,7 @@ class StoryLinker:
             return {"kind": "tombstone", "id": key}
         if r.shard_cache is None:  # built once per fold (again only if a retried batch asks again)
             shards: list[dict[str, int]] = [{} for _ in range(r.shards)]
-            for t, c in sorted(self._base_df().items()):
+            for t, c in self._base_df().items():
                 shards[zlib.crc32(t.encode("utf-8")) % r.shards][t] = c
             r.shard_cache, r.unsent = shards, set(range(r.shards))
         out = {"kind": "retired_shard", "id": key, "generation": a, "index": b, "df": r.shard_cache[b]}

@@ -91,8 +91,8 @@ class Settings(BaseSettings):
             "flow is suspended mid-delivery, or commit past it after a seek); the worker re-reads it "
             "from that offset, as soon as a later offset of it went through (a hole), or else once "
             "neither it nor any partition of its topic finished a message for this long (a partition "
-            "only queued behind the others is left alone). Offsets still missing after one re-read "
-            "are skipped with a warning. Effects are idempotent, so the re-read is safe."
+            "only queued behind the others is left alone). Offsets the log does not hold (transaction "
+            "markers, compaction) are skipped with a warning. Effects are idempotent, so the re-read is safe."
         ),
     )
 

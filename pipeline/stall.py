@@ -14,7 +14,9 @@ leave) and commits past them. A message in that range that was never processed i
 good (seen once in the fault suite: one article of 500 never linked after a worker restart).
 :class:`Progress` therefore keeps the worker's own account, from the offsets its agents finished:
 the next offset of each partition not finished yet. The watchdog reads that instead of the
-committed offset.
+committed offset, and before it re-reads a hole it asks the broker whether the log holds a record
+there at all (:func:`pipeline.kafka.first_offset_at`): transaction markers and compaction leave
+offsets with no record, which are skipped (:meth:`Progress.skip`).
 """
 
 from __future__ import annotations
@@ -112,16 +114,22 @@ class Progress:
         """The lowest offset of ``tp`` not finished (None: nothing finished since it was assigned)."""
         return self._next.get(tp)
 
-    def skip(self, tp: Hashable) -> tuple[int, int] | None:
-        """Give up on the hole at :meth:`next`: the account moves to the lowest finished offset
-        above it. Returns the range skipped ``[from, to)``, or None when there is no hole."""
-        ahead = self._ahead.get(tp)
+    def skip(self, tp: Hashable, to: int | None = None) -> tuple[int, int] | None:
+        """Give up on the offsets from :meth:`next` to ``to`` (excluded; default: the lowest
+        finished offset above it), which the log does not hold. The account then moves on
+        through the finished offsets from there. Returns the range skipped ``[from, to)``, or None
+        when there is nothing to skip."""
+        ahead = self._ahead.setdefault(tp, set())
         nxt = self._next.get(tp)
-        if not ahead or nxt is None:
+        if to is None:
+            to = min(ahead, default=None)
+        if nxt is None or to is None or to <= nxt:
             return None
-        to = min(ahead)
-        self._next[tp] = to
-        self.finish(tp, to)  # moves on through the finished offsets from there
+        end = to
+        while end in ahead:
+            ahead.discard(end)
+            end += 1
+        self._next[tp] = end
         return nxt, to
 
     def forget(self, tp: Hashable) -> None:

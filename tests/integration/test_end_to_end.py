@@ -204,3 +204,16 @@ def test_a_story_quiet_past_the_horizon_retires_and_its_state_is_dropped(seeded)
         assert "linker restored with 1 live stories" in after  # late-1's story; the seed story stays retired
     finally:
         stop_worker(worker)
+
+
+def test_first_offset_at_reads_the_log_without_a_group(stack, tmp_path):
+    """What the stall watchdog asks before it re-reads a hole: is there a record at that offset?"""
+    from pipeline.kafka import first_offset_at
+
+    s = make_settings(stack, tmp_path, "offsets").model_copy(update={"topic_partitions": 1})
+    ensure_topics(s)
+    records = [Record(f"r{i}", json.dumps({"id": f"o{i}", "text": f"Article number {i} about the bridge."}).encode()) for i in range(6)]
+    assert _produce(s, records).sent == 6
+    topic = s.topic("articles")
+    assert [first_offset_at(s, topic, 0, off) for off in (0, 3, 5)] == [0, 3, 5]
+    assert first_offset_at(s, topic, 0, 6, timeout_s=1.0) is None  # past the end: nothing came

@@ -120,3 +120,17 @@ def test_progress_skips_offsets_the_log_does_not_hold():
     assert p.skip(TP) is None  # no hole left
     p.forget(TP)
     assert p.next(TP) is None
+
+
+def test_progress_skips_only_up_to_the_first_record_the_log_holds():
+    # 20 is a transaction marker, 21 a real message that was dropped, 22.. went through: the log's
+    # first record at or after 20 is 21, so only 20 is skipped and 21 stays a hole to re-read
+    p = Progress()
+    p.finish(TP, 19, committed=19)
+    for off in (22, 23):
+        p.finish(TP, off)
+    assert p.skip(TP, 21) == (20, 21)
+    assert p.next(TP) == 21
+    p.finish(TP, 21)  # the re-read delivers it
+    assert p.next(TP) == 24
+    assert p.skip(TP, 24) is None  # nothing below the account to skip
