@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import http.client
-import io
 import json
 import logging
 import os

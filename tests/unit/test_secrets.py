@@ -13,7 +13,6 @@ import base64
 import io
 import json
 import logging
-import socket
 import subprocess
 import sys
 import threading
