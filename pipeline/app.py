@@ -177,14 +177,11 @@ def create_app(
     trims = TrimSchedule(s.memory_trim_interval_s)
     health = health or Health()
 
-    finished: dict[Any, int] = {}  # source partition -> the highest offset of it finished
-
     account = Progress()  # source partition -> the next offset not finished (see pipeline.stall)
 
     def done(event: Any) -> None:
         tp = event.message.tp
         progress[tp] = time.monotonic()
-        finished[tp] = max(finished.get(tp, -1), event.message.offset)
         account.finish(tp, event.message.offset, app.consumer._committed_offset.get(tp))  # no public accessor
 
     async def send_dead(raw: bytes, err: BadArticle, stage: str, key: bytes | None, at: datetime) -> None:
@@ -359,7 +356,6 @@ def create_app(
             state["linker"] = None  # rebuilt from the table by whoever owns the partition next
         for tp in revoked:  # another worker may go on with them: a later assignment starts afresh
             account.forget(tp)
-            finished.pop(tp, None)
 
     async def handle_story(items: list[tuple[Any, LinkedArticle | StoryRetired]]) -> None:
         latest: dict[str, StoryRecord | None] = {}  # story -> its record as this batch leaves it
@@ -427,7 +423,6 @@ def create_app(
         for tp in list(progress):
             if tp not in assigned:
                 progress.pop(tp, None)
-                finished.pop(tp, None)
                 watch.forget(tp)
                 account.forget(tp)
                 metrics.forget_partition(tp.topic, tp.partition)
@@ -450,7 +445,7 @@ def create_app(
         if unfinished is None:  # nothing finished since it was assigned: faust's committed offset
             unfinished = app.consumer._committed_offset.get(tp)  # no public accessor either
         offset = watch.check(tp, committed=unfinished, read=read, busy=inflight[tp] > 0, idle_s=now - progress.get(tp, now),
-                             now=now, finished=finished.get(tp), topic_idle_s=topic_idle_s)
+                             now=now, finished=account.highest(tp), topic_idle_s=topic_idle_s)
         if offset is None:
             return
         # Is there a record at that offset at all? A range the log does not hold (transaction
@@ -464,7 +459,7 @@ def create_app(
             return
         log.warning("partition %s[%d]: offset %d was read but never processed (read up to %s, finished up to %s, "
                     "faust's committed offset %s); re-reading from it", tp.topic, tp.partition, offset, read,
-                    finished.get(tp), app.consumer._committed_offset.get(tp),
+                    account.highest(tp), app.consumer._committed_offset.get(tp),
                     extra={"topic": tp.topic, "partition": tp.partition})
         metrics.reseeks.labels(tp.topic, str(tp.partition)).inc()
         await app.consumer.seek(tp, offset)

@@ -964,15 +964,8 @@ class StoryLinker:
 
     def _retire(self, st: _Story) -> None:
         r = self._retired
-        r.docs += st.size
-        r.df.update(st.df)
-        r.max_seq = max(r.max_seq, st.seq)
-        r.max_tick = max(r.max_tick, st.tick)
-        if st.last_active is not None:
-            r.watermark = st.last_active if r.watermark is None else max(r.watermark, st.last_active)
-        r.stories += 1
         rid = f"{RETIRED_PREFIX}r{r.next_record}"
-        r.pending[rid] = {
+        _add_record(r, {
             "kind": "retired_record",
             "id": rid,
             "n": r.next_record,
@@ -981,8 +974,7 @@ class StoryLinker:
             "tick": st.tick,
             "watermark": st.last_active,
             "df": dict(st.df),
-        }
-        r.next_record += 1
+        })  # fmt: skip
         for key in st.keys:
             posting = self._index.get(key)
             if posting is not None:
@@ -1012,7 +1004,7 @@ class StoryLinker:
         r.folded = r.next_record
         r.pending = {}
         r.shard_cache, r.unsent = None, set()
-        r.base = {"docs": r.docs, "max_seq": r.max_seq, "max_tick": r.max_tick, "watermark": r.watermark, "stories": r.stories}
+        r.base = _totals(r)
         self._changed += [_shard_id(r.generation, i) for i in range(r.shards)] + [RETIRED_KEY] + old + folded
 
 
@@ -1031,26 +1023,32 @@ def _restore_retired(meta: Mapping | None, shards: Sequence[Mapping], records: S
         r.watermark = meta["watermark"]
         r.stories = int(meta.get("stories", 0))
         r.df = Counter({k: int(v) for k, v in meta.get("df", {}).items()})  # generation 0 (or an older version)
-    r.base = {"docs": r.docs, "max_seq": r.max_seq, "max_tick": r.max_tick, "watermark": r.watermark, "stories": r.stories}
+    r.base = _totals(r)
     for sh in shards:
         if int(sh["generation"]) == r.generation and int(sh["index"]) < r.shards:
             r.df.update({k: int(v) for k, v in sh["df"].items()})
     for rec in sorted(records, key=lambda d: int(d["n"])):
-        n = int(rec["n"])
-        if n < r.folded:
-            continue
-        rec = dict(rec)
-        rec["df"] = {k: int(v) for k, v in rec["df"].items()}
-        r.pending[rec["id"]] = rec
-        r.next_record = max(r.next_record, n + 1)
-        r.docs += int(rec["docs"])
-        r.df.update(rec["df"])
-        r.max_seq = max(r.max_seq, int(rec["seq"]))
-        r.max_tick = max(r.max_tick, int(rec["tick"]))
-        if rec["watermark"] is not None:
-            r.watermark = rec["watermark"] if r.watermark is None else max(r.watermark, rec["watermark"])
-        r.stories += 1
+        if int(rec["n"]) >= r.folded:
+            _add_record(r, {**rec, "n": int(rec["n"]), "df": {k: int(v) for k, v in rec["df"].items()}})
     return r
+
+
+def _totals(r: _Retired) -> dict:
+    """The counters of the retired aggregate, as its meta key holds them."""
+    return {"docs": r.docs, "max_seq": r.max_seq, "max_tick": r.max_tick, "watermark": r.watermark, "stories": r.stories}
+
+
+def _add_record(r: _Retired, rec: dict) -> None:
+    """Count one retired story's record into the totals and keep it pending (until a fold)."""
+    r.pending[rec["id"]] = rec
+    r.next_record = max(r.next_record, rec["n"] + 1)
+    r.docs += int(rec["docs"])
+    r.df.update(rec["df"])
+    r.max_seq = max(r.max_seq, int(rec["seq"]))
+    r.max_tick = max(r.max_tick, int(rec["tick"]))
+    if rec["watermark"] is not None:
+        r.watermark = rec["watermark"] if r.watermark is None else max(r.watermark, rec["watermark"])
+    r.stories += 1
 
 
 def _typed(kind: str, keys: Sequence[str], labels: Sequence[str], wanted: frozenset[str]) -> tuple[str, ...]:

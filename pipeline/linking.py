@@ -81,7 +81,7 @@ def batch_writes(exports: Mapping[str, Mapping], journal_limit: int) -> list[tup
     values); then one write per key, tombstones as deletes."""
     encoded = {key: encode(e) for key, e in exports.items()}
     early = [key for key, e in exports.items() if e.get("kind") == "retired_shard"]
-    rest = {key: value for key, value in encoded.items() if key not in set(early)}
+    rest = {key: value for key, value in encoded.items() if exports[key].get("kind") != "retired_shard"}
     writes: list[tuple[str, bytes | None]] = [(key, encoded[key]) for key in early]
     if rest:
         entry = journal(rest)

@@ -114,6 +114,14 @@ class Progress:
         """The lowest offset of ``tp`` not finished (None: nothing finished since it was assigned)."""
         return self._next.get(tp)
 
+    def highest(self, tp: Hashable) -> int | None:
+        """The highest offset of ``tp`` finished (None: nothing finished since it was assigned)."""
+        ahead = self._ahead.get(tp)
+        if ahead:
+            return max(ahead)
+        nxt = self._next.get(tp)
+        return None if nxt is None else nxt - 1
+
     def skip(self, tp: Hashable, to: int | None = None) -> tuple[int, int] | None:
         """Give up on the offsets from :meth:`next` to ``to`` (excluded; default: the lowest
         finished offset above it), which the log does not hold. The account then moves on

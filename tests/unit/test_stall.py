@@ -84,7 +84,7 @@ def test_a_gap_is_re_read_even_while_the_partition_keeps_finishing_later_offsets
 
 def test_progress_counts_the_next_unfinished_offset_through_re_reads():
     p = Progress()
-    assert p.next(TP) is None
+    assert p.next(TP) is None and p.highest(TP) is None
     for off in (10, 11, 12):
         p.finish(TP, off, committed=10)
     assert p.next(TP) == 13
@@ -93,11 +93,11 @@ def test_progress_counts_the_next_unfinished_offset_through_re_reads():
     # 13 is never processed (dropped, or committed past by faust): the account stays there
     for off in (14, 15, 16):
         p.finish(TP, off)
-    assert p.next(TP) == 13
+    assert p.next(TP) == 13 and p.highest(TP) == 16  # a hole: the watchdog's gap rule fires
     # the re-read from 13 goes through 13..16 again and on
     for off in (13, 14, 15, 16, 17):
         p.finish(TP, off)
-    assert p.next(TP) == 18
+    assert p.next(TP) == 18 and p.highest(TP) == 17  # no hole
 
 
 def test_progress_sees_a_hole_at_the_start_of_an_assignment():
