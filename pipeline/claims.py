@@ -158,6 +158,7 @@ Output contract (``pipeline.types.Claim``), field by field
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -339,6 +340,7 @@ class _State:
     main_gpes: frozenset[str]
     text: str = ""  # doc.text, computed once (Doc.text joins every token on each access)
     ents: tuple[Span, ...] = ()  # doc.ents, computed once (each access builds new spans)
+    ent_starts: list[int] = field(default_factory=list)  # the token start of each of ``ents``
     claims: list[Claim] = field(default_factory=list)
     ids: set[str] = field(default_factory=set)
     sources: list[tuple[str, Token]] = field(default_factory=list)  # (text, head noun)
@@ -353,7 +355,15 @@ class _State:
         return None
 
     def sent_ents(self, sent: Span) -> list[Span]:
-        out = [e for e in self.ents if e.start >= sent.start and e.end <= sent.end]
+        # entities are sorted and do not overlap: a binary search, not a scan of the whole
+        # article per sentence (quadratic: seconds for a long report)
+        out = []
+        for i in range(bisect_left(self.ent_starts, sent.start), len(self.ents)):
+            e = self.ents[i]
+            if e.start >= sent.end:
+                break
+            if e.end <= sent.end:
+                out.append(e)
         if self.debris:
             out = [e for e in out if not any(a <= e.start_char < b for a, b in self.debris)]
         return out
@@ -378,7 +388,8 @@ def extract_claims(
         lex=lex,
         main_gpes=_main_gpes(doc),
         text=doc.text,
-        ents=tuple(doc.ents),
+        ents=(ents := tuple(doc.ents)),
+        ent_starts=[e.start for e in ents],
     )
     for sent in doc.sents:
         _sentence(sent, st)

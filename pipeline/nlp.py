@@ -131,16 +131,25 @@ def _noun_tables(nlp: Language) -> tuple[frozenset[str], dict[str, list[str]], l
     return index, exc, rules
 
 
+#: A line longer than this many tokens is a paragraph, not a headline.
+HEADLINE_MAX_TOKENS = 64
+
+
 def _in_headline(tok: Token) -> bool:
     """Whether ``tok`` is on a title-case line (a headline): most content words capitalised. The
-    line, not the sentence: the parser often runs a headline into the first paragraph."""
+    line, not the sentence: the parser often runs a headline into the first paragraph. The scan
+    stops at ``HEADLINE_MAX_TOKENS`` either side (a text with no line breaks would otherwise be
+    scanned whole for each entity: quadratic, minutes for a long one)."""
     doc = tok.doc
     start = tok.i
-    while start > 0 and "\n" not in doc[start - 1].text and "\n" not in doc[start - 1].whitespace_:
+    lo, hi = max(0, tok.i - HEADLINE_MAX_TOKENS), min(len(doc), tok.i + 1 + HEADLINE_MAX_TOKENS)
+    while start > lo and "\n" not in doc[start - 1].text and "\n" not in doc[start - 1].whitespace_:
         start -= 1
     end = tok.i + 1
-    while end < len(doc) and "\n" not in doc[end - 1].whitespace_ and "\n" not in doc[end].text:
+    while end < hi and "\n" not in doc[end - 1].whitespace_ and "\n" not in doc[end].text:
         end += 1
+    if (start == lo and lo > 0) or (end == hi and hi < len(doc)):
+        return False  # no line break within reach: a paragraph
     words = [t for t in doc[start:end] if t.is_alpha and not t.is_stop]
     return len(words) >= 3 and sum(t.is_title or t.is_upper for t in words) >= 0.75 * len(words)
 

@@ -570,3 +570,19 @@ def test_scope_of_another_noun_or_a_destination_is_not_the_counts(nlp) -> None:
     custody = [c for c in run(nlp, "Police detained 14 men. The detainees were transferred to a prison in Marseille.")
                if c.predicate == "custody"]
     assert custody and all(c.event == "main" for c in custody)
+
+
+def test_sentence_entities_by_binary_search_are_the_scan_s(nlp) -> None:
+    """The entities of each sentence, found by binary search over the sorted entity starts, are
+    exactly those a scan of every entity finds (the scan was quadratic in long reports)."""
+    from pipeline.claims import _State
+
+    doc = nlp("Police in Riverton said on Monday that 12 people were detained, Mayor Anna Berg told "
+              "Reuters. The Iraqi Counter-Terrorism Service raided a Kataib Hezbollah base in Baghdad. "
+              "Officials in Basra said 14 fighters were held by the PMF on Thursday. No one was hurt.")
+    ents = tuple(doc.ents)
+    st = _State(article_id="a", outlet="o", lex=load_lexicon(), main_gpes=frozenset(), text=doc.text,
+                ents=ents, ent_starts=[e.start for e in ents])
+    for sent in doc.sents:
+        assert st.sent_ents(sent) == [e for e in ents if e.start >= sent.start and e.end <= sent.end]
+    assert sum(len(st.sent_ents(s)) for s in doc.sents) >= 8

@@ -118,3 +118,19 @@ def test_seed_articles_fold_the_gold_groups(pipe: Language, seed_texts: dict[str
     assert {"PMF", "Hashed al-Shaabi"} <= texts["Popular Mobilization Forces"]
     assert {"Kadhimi", "Mustafa al-Kadhimi"} <= texts["Mustafa al-Kadhimi"]
     assert "Militiamen" not in keys
+
+
+def test_a_headline_is_a_short_line_and_a_long_one_is_not_scanned_whole(pipe: Language) -> None:
+    """A title-case line of a few words is a headline; a line longer than HEADLINE_MAX_TOKENS is a
+    paragraph, whatever its case (the scan stops there: a text without line breaks was scanned
+    whole for each entity, quadratic)."""
+    from pipeline.nlp import HEADLINE_MAX_TOKENS, _in_headline
+
+    headline = "Gunmen Attack Police Posts In Mosul"
+    long_line = " ".join(["Gunmen Attack Police Posts In Mosul"] * (HEADLINE_MAX_TOKENS // 3))
+    doc = pipe.make_doc(f"{headline}\n\n{long_line}\n\nPolice said.")
+    assert _in_headline(doc[0])
+    second = next(t for t in doc if t.idx > len(headline) + 2 and t.text == "Gunmen")
+    assert not _in_headline(second)
+    end = next(t for t in reversed(doc) if t.text == "Mosul")
+    assert not _in_headline(end)
