@@ -38,10 +38,10 @@ from elasticsearch import ApiError
 from aiokafka.errors import KafkaError
 
 from .analyse import Analyser
-from .article import BadArticle, dead_letter, parse_article
+from .article import BadArticle, dead_letter, message_too_large, parse_article, record_limit as _record_limit
 from .health import Health
 from .kafka import first_offset_at
-from .linking import batch_writes, link_state
+from .linking import JournalWriter, read_link_table
 from .memory import TrimSchedule, trim
 from .metrics import Metrics
 from .settings import Settings
@@ -146,8 +146,8 @@ def create_app(
         broker_heartbeat_interval=1.0,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
-        producer_max_request_size=max(4 * s.max_text_bytes, 1_048_576),
-        consumer_max_fetch_size=max(4 * s.max_text_bytes, 4_194_304),
+        producer_max_request_size=s.kafka_max_message_bytes,  # never more than the brokers accept
+        consumer_max_fetch_size=max(4 * s.kafka_max_message_bytes, 4_194_304),
         broker_credentials=_credentials(s),
     )
     app.fetch_max_wait_ms = s.kafka_fetch_max_wait_ms
@@ -165,7 +165,8 @@ def create_app(
     assert isinstance(link_table, DurableTable) and isinstance(story_table, DurableTable)
 
     state: dict[str, Any] = {"linker": None, "unsaved": {}}
-    journal_limit = app.conf.producer_max_request_size - 65_536  # the link journal's size, with room for framing
+    record_limit = _record_limit(s)  # the largest value the worker writes (the brokers' limit less framing)
+    journal = JournalWriter(record_limit)  # the link table's writes of a batch (see pipeline.linking)
     sources = {s.topic("articles"), s.topic("analysed"), s.topic("linked")}
     progress: dict[Any, float] = {}  # source partition -> monotonic time its last message was finished
     # spaCy always runs on this one thread: its large buffers stay in one malloc arena instead of
@@ -242,10 +243,14 @@ def create_app(
                     await send_dead(origin[art.id], BadArticle("analyse_error", f"{type(e).__name__}: {e}"), "analyse", art.id.encode(), _utc(None))
         # downstream messages keep the article's own Kafka time: it is the arrival clock that
         # retires quiet stories, so a backfill produced with its original times retires them too
-        futs = [
-            await analysed.send(key=a.article.id.encode(), value=a.model_dump_json().encode(), timestamp=arrived.get(a.article.id))
-            for a in results
-        ]
+        futs = []
+        for a in results:
+            value = a.model_dump_json().encode()
+            if len(value) > record_limit:  # the broker would refuse it: say so instead of failing the batch
+                err = BadArticle("too_large", message_too_large("the analysed record", len(value), s))
+                await send_dead(origin[a.article.id], err, "analyse", a.article.id.encode(), _utc(arrived.get(a.article.id)))
+                continue
+            futs.append(await analysed.send(key=a.article.id.encode(), value=value, timestamp=arrived.get(a.article.id)))
         await asyncio.gather(*futs)
         for ev in events:
             done(ev)
@@ -296,8 +301,11 @@ def create_app(
     async def handle_link(items: list[tuple[Any, AnalysedArticle]]) -> None:
         linker = state["linker"]
         if linker is None:
-            linker = state["linker"] = linker_factory(link_state(link_table.values()))
-            state["unsaved"] = {}
+            restored, pending = read_link_table(link_table.values())
+            linker = state["linker"] = linker_factory(restored)
+            journal.restore(link_table.keys())
+            # the last journal's keys go out again with this batch (their own writes may not have landed)
+            state["unsaved"] = dict.fromkeys(pending)
             log.info("linker restored with %d live stories", linker.live_stories)
         # stories whose exported state changed and is not in the table yet, in order: kept across a
         # retried batch (whose articles the linker already holds, so that it reports no change then)
@@ -325,7 +333,7 @@ def create_app(
         if exports:
             with _current(items[-1][0]):  # the link table has one partition
                 # the whole change as one (atomic) journal message, then one key each (see pipeline.linking)
-                for key, value in batch_writes(exports, journal_limit):
+                for key, value in journal.writes(exports):
                     if value is None:
                         link_table.pop(key, None)
                     else:

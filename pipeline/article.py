@@ -75,7 +75,7 @@ def article_from_record(record: Any, *, max_text_bytes: int) -> Article:
         raise BadArticle("empty_text", "'text' is empty")
     size = len(text.encode("utf-8"))
     if size > max_text_bytes:
-        raise BadArticle("too_large", f"'text' is {size} bytes, over the limit of {max_text_bytes}")
+        raise BadArticle("too_large", f"'text' is {size} bytes, over the limit of {max_text_bytes} (max_text_bytes)")
     if "\x00" in text:
         raise BadArticle("binary", "'text' contains NUL bytes")
     clean = {k: (v.strip() if isinstance(v, str) and k != "text" else v) for k, v in record.items()}
@@ -89,7 +89,7 @@ def article_from_record(record: Any, *, max_text_bytes: int) -> Article:
         raise BadArticle("invalid_record", str(e.errors()[0]["msg"])) from None
 
 
-def parse_article(raw: bytes | str, *, max_text_bytes: int = 1_000_000) -> Article:
+def parse_article(raw: bytes | str, *, max_text_bytes: int = 150_000) -> Article:
     """Parse one JSON-encoded article. Raises :class:`BadArticle` and nothing else."""
     try:
         if isinstance(raw, bytes) and len(raw) > 4 * max_text_bytes + 65536:
@@ -108,6 +108,24 @@ def parse_article(raw: bytes | str, *, max_text_bytes: int = 1_000_000) -> Artic
         raise
     except Exception as e:  # noqa: BLE001 - the contract is: only BadArticle leaves this function
         raise BadArticle("unparseable", f"{type(e).__name__}: {e}") from None
+
+
+#: What a record needs beside its value (key, headers, batch framing; a linked article's decision
+#: on top of its analysed record): the values the worker and producer write stay this far below
+#: the brokers' limit.
+RECORD_HEADROOM = 16_384
+
+
+def record_limit(s: Any) -> int:
+    """The largest value produced under settings ``s``: the brokers' limit less the headroom."""
+    return int(s.kafka_max_message_bytes) - RECORD_HEADROOM
+
+
+def message_too_large(what: str, size: int, s: Any) -> str:
+    """The reason a record is not produced: over the brokers' message limit (``s`` the settings)."""
+    return (f"{what} is {size} bytes, over the {record_limit(s)} a record may take under the "
+            f"{s.kafka_max_message_bytes} bytes the brokers accept (kafka_max_message_bytes); raise that "
+            f"together with the brokers' message.max.bytes, or lower max_text_bytes ({s.max_text_bytes})")
 
 
 def dead_letter(raw: bytes | str, err: BadArticle, *, stage: str, key: str | None = None, at: datetime | None = None) -> DeadLetter:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from .article import BadArticle, dead_letter, parse_article
+from .article import BadArticle, dead_letter, message_too_large, parse_article, record_limit
 from .settings import Settings
 from .sources import Record
 
@@ -97,7 +97,7 @@ class ArticleProducer:
             retries=10,
             enable_idempotence=True,
             linger_ms=20,
-            max_request_size=max(4 * s.max_text_bytes, 1_048_576),
+            max_request_size=s.kafka_max_message_bytes,  # never more than the brokers accept
             client_id="crosswire-producer",
         )
 
@@ -110,6 +110,9 @@ class ArticleProducer:
                 if rec.error is not None:
                     raise rec.error
                 article = parse_article(rec.raw, max_text_bytes=self.settings.max_text_bytes)
+                value = article.model_dump_json().encode()
+                if len(value) > record_limit(self.settings):
+                    raise BadArticle("too_large", message_too_large("the article record", len(value), self.settings))
             except BadArticle as err:
                 letter = dead_letter(rec.raw, err, stage="produce", at=self.clock())
                 futures.append(
@@ -120,9 +123,7 @@ class ArticleProducer:
                 if on_error:
                     on_error(rec.origin, f"{err.reason}: {err.message}")
             else:
-                futures.append(
-                    self.producer.send(self.settings.topic("articles"), key=article.id.encode(), value=article.model_dump_json().encode())
-                )
+                futures.append(self.producer.send(self.settings.topic("articles"), key=article.id.encode(), value=value))
                 summary.sent += 1
             if on_progress:
                 on_progress(1)

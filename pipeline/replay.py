@@ -50,7 +50,7 @@ def replay(
     analyser: Analyser,
     linker: StoryLinker,
     *,
-    max_text_bytes: int = 1_000_000,
+    max_text_bytes: int = 150_000,
     batch_size: int = 64,
     progress: Callable[[int], None] | None = None,
     stories: Mapping[str, str] | None = None,

@@ -172,6 +172,19 @@ class Settings(BaseSettings):
     )
 
     # --- Worker
+    kafka_max_message_bytes: int = Field(
+        1_048_576,
+        ge=524_288,
+        description=(
+            "The largest message the brokers accept: Kafka's message.max.bytes (1 MiB by default) or "
+            "the topics' max.message.bytes. The worker never produces a bigger one: the link table's "
+            "batch journal is written in parts below it, and an article whose analysed record (text, "
+            "entities, tokens and claims: five to ten times its text) would be bigger is dead-lettered "
+            "as too_large. Raise it together with the brokers' limit (at least 512 KiB: a story's "
+            "link state and the retired base's shards, up to about 300 KB, are written whole)."
+        ),
+    )
+
     log_level: Literal["crit", "error", "warn", "info", "debug"] = Field("warn", description="Worker log level.")
     log_format: Literal["text", "json"] = Field("text", description="Worker logs as text, or one JSON object per line.")
     worker_id: str = Field("crosswire-worker", description="faust app id, also the consumer-group id.")
@@ -182,7 +195,16 @@ class Settings(BaseSettings):
     batch_within_s: float = Field(
         0.1, gt=0, description="Longest wait to fill a spaCy batch (a full batch goes at once; this bounds the added latency at low load)."
     )
-    max_text_bytes: int = Field(1_000_000, ge=1000, description="Bigger article bodies are dead-lettered.")
+    max_text_bytes: int = Field(
+        150_000,
+        ge=1000,
+        description=(
+            "Bigger article bodies are dead-lettered as too_large (150,000 characters is about 25,000 "
+            "words, several times the longest news features). The analysed record of an article is "
+            "five to ten times its text and must fit in kafka_max_message_bytes; spaCy reads about "
+            "50,000 characters a second on one core, so one huge text also holds up its batch."
+        ),
+    )
     memory_trim_interval_s: float = Field(
         60.0,
         ge=0,
