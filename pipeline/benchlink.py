@@ -664,7 +664,7 @@ def retirement_line(r: RetireResult) -> str:
         f"retirement: {r.stories:,} stories ({r.articles:,} articles, {r.retired:,} retired, {r.folds} folds): "
         f"largest table value {r.largest_value_bytes / 1e3:,.0f} KB ({r.largest_key}), "
         f"{r.bytes_per_article / 1e3:.1f} KB written per article ({r.retired_bytes_per_article / 1e3:.1f} KB of it the "
-        f"retired aggregate), {r.journals_in_parts} journal(s) written in parts, {r.ms_per_article:.2f} ms per link"
+        f"retired aggregate), {r.journals_in_parts} of {r.batches} batch journals written in parts, {r.ms_per_article:.2f} ms per link"
     )
 
 

@@ -438,7 +438,8 @@ def bench_links(
     out: Annotated[Path, typer.Option("--out", help="Folder for link-cost.json and link-cost.png.")] = Path("bench"),
     build: Annotated[str, typer.Option(help="'assign' opens one story per seed (fast); 'link' feeds the seeds through link() and counts merges.")] = "assign",
     seed: Annotated[int, typer.Option(help="Seed of the synthetic corpus.")] = 20240601,
-    retire: Annotated[int, typer.Option(help="Also link a stream of this many stories that keep retiring (3 articles each, one-day horizon) and report what the link table is written; 0 skips it.")] = 2000,
+    retire: Annotated[int, typer.Option(help="Also link a stream of this many stories that keep retiring (--retire-size articles each, one-day horizon) and report what the link table is written; 0 skips it.")] = 2000,
+    retire_size: Annotated[int, typer.Option(help="Articles per story of the --retire stream, an hour apart (big stories make big batch journals).")] = 3,
 ) -> None:
     """Measure story-linking time and memory per article with N live synthetic stories (no spaCy),
     print a table and write OUT/link-cost.json and OUT/link-cost.png. Each size runs in a fresh
@@ -454,8 +455,9 @@ def bench_links(
         ns = [int(x.replace("_", "")) for x in sizes.split(",") if x.strip()]
     except ValueError:
         raise _fail(f"--sizes: expected comma-separated integers, got {sizes!r}", 2) from None
-    if not ns or min(ns) < 1 or probe < 2 or build not in ("link", "assign") or retire < 0:
-        raise _fail("--sizes must be positive, --probe at least 2, --build 'link' or 'assign', --retire at least 0", 2)
+    if not ns or min(ns) < 1 or probe < 2 or build not in ("link", "assign") or retire < 0 or retire_size < 1:
+        raise _fail("--sizes must be positive, --probe at least 2, --build 'link' or 'assign', --retire at least 0, "
+                    "--retire-size at least 1", 2)
     with _progress() as progress:
         tasks: dict[str, int] = {}
 
@@ -465,7 +467,11 @@ def bench_links(
             progress.update(tasks[stage], completed=done)
 
         result = run_benchmark(ns, probe, seed=seed, config=linker_config(_settings()), build=build, progress=on_progress)  # type: ignore[arg-type]
-        retired = run_retirement(retire, seed=seed, config=linker_config(_settings()), progress=on_progress) if retire else None
+        retired = (
+            run_retirement(retire, per_story=retire_size, seed=seed, config=linker_config(_settings()),
+                           message_limit=_settings().kafka_max_message_bytes, progress=on_progress)
+            if retire else None
+        )
     console.print(results_table(result))
     console.print(f"wrote {write_json(result, out / 'link-cost.json')} and {write_plot(result, out / 'link-cost.png')}")
     if retired is not None:

@@ -191,6 +191,8 @@ def test_cli_bench_links_writes_its_files(tmp_path) -> None:
 def test_cli_bench_links_rejects_bad_sizes(tmp_path) -> None:
     res = CliRunner().invoke(app, ["bench-links", "--sizes", "ten", "--out", str(tmp_path)])
     assert res.exit_code == 2
+    res = CliRunner().invoke(app, ["bench-links", "--retire-size", "0", "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "--retire-size" in res.output
 
 
 def test_retirement_keeps_every_table_value_small_and_folds() -> None:
@@ -203,3 +205,11 @@ def test_retirement_keeps_every_table_value_small_and_folds() -> None:
     assert r.articles == 900 and r.retired > 200 and r.folds == r.retired // 16  # the last day's stories are live
     assert r.largest_value_bytes < 600_000 and r.journals_in_parts == 0
     assert 0 < r.retired_bytes_per_article < r.bytes_per_article
+
+
+def test_big_stories_make_journals_in_parts_each_within_the_limit() -> None:
+    """Stories of 40 articles: a batch of 32 touches some 30 of them, whose journal is over a
+    (small) message limit; it goes in parts, and no value written is over the limit."""
+    r = run_retirement(40, per_story=40, message_limit=300_000)
+    assert r.journals_in_parts > r.batches // 2
+    assert r.largest_value_bytes <= 300_000 - 16_384
