@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 from typer.testing import CliRunner
 
@@ -35,3 +37,16 @@ def test_bad_configuration_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("CROSSWIRE_TOPIC_PARTITIONS", "zero")
     result = runner.invoke(app, ["config"])
     assert result.exit_code == 2 and "invalid configuration" in result.output
+
+
+def test_eval_links_prints_the_spread_over_shuffled_orders(tmp_path):
+    quake = "A magnitude 6.1 earthquake struck Qeshm island in southern Iran on Sunday, killing {n} people, state media said."
+    vote = "Turkmenistan held a parliamentary election on Sunday; the election commission said turnout was {n} percent."
+    rows = [{"id": f"q{n}", "text": quake.format(n=n), "story": "quake"} for n in (3, 4, 5)]
+    rows += [{"id": f"v{n}", "text": vote.format(n=n), "story": "vote"} for n in (91, 93, 94)]
+    path = tmp_path / "gold.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    result = runner.invoke(app, ["eval-links", str(path), "--orders", "4", "--worst", "0"])
+    assert result.exit_code == 0, result.output
+    assert "BCubed F1 over 4 shuffled orders (6 undated articles moved): mean" in result.output
+    assert runner.invoke(app, ["eval-links", str(path), "--orders", "-1"]).exit_code == 2

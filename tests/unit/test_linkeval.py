@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.link import LinkerConfig
-from pipeline.linkeval import bcubed, evaluate_file, pairwise, worst
+from pipeline.linkeval import bcubed, evaluate_file, order_scores, pairwise, shuffled_orders, worst
 from tests.conftest import SHARED_DATA
 
 GOLD = {"a": "g1", "b": "g1", "c": "g2"}
@@ -94,3 +94,29 @@ def test_ecbplus_quality_floor(nlp) -> None:
     assert result["articles"] == 413
     assert result["bcubed"]["f1"] >= 0.905, result
     assert result["pairwise"]["f1"] >= 0.86, result
+
+
+def test_shuffled_orders_move_only_undated_positions() -> None:
+    dated = [True, False, False, True, False, False, False, True]
+    orders = shuffled_orders(dated, 20, seed=3)
+    assert len(orders) == 20 and len({tuple(o) for o in orders}) > 1
+    undated = {i for i, d in enumerate(dated) if not d}
+    for order in orders:
+        assert sorted(order) == list(range(len(dated)))
+        assert all(order[i] == i for i, d in enumerate(dated) if d)
+        assert {order[i] for i in undated} == undated
+    assert shuffled_orders(dated, 20, seed=3) == orders  # seeded: the same spread every run
+
+
+def test_order_scores_link_each_order_afresh() -> None:
+    """Two topics of three articles each, whatever the order, are linked into two stories."""
+    from pipeline.link import StoryLinker
+    from tests.unit.test_link import stream
+
+    items_ = stream(seed=1, n=12, topics=2, days=2)
+    items = [(aid, f, None) for aid, _, f, _ in items_]
+    gold = {aid: topic for aid, topic, _, _ in items_}
+    scores = order_scores(items, gold, lambda: StoryLinker(LinkerConfig()), shuffled_orders([False] * len(items), 5))
+    assert len(scores) == 5 and all(f == 1.0 for _, _, f in scores)
+    split = order_scores(items, gold, lambda: StoryLinker(LinkerConfig(threshold=0.999999)), [list(range(len(items)))])
+    assert split[0][2] < 1.0  # a story per article: the score can fail
