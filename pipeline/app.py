@@ -240,7 +240,7 @@ def create_app(
                     results.extend(await loop.run_in_executor(nlp_pool, analyser.analyse, [art]))
                 except Exception as e:  # noqa: BLE001
                     log.exception("analysis failed for article %s", art.id)
-                    await send_dead(origin[art.id], BadArticle("analyse_error", f"{type(e).__name__}: {e}"), "analyse", art.id.encode(), _utc(None))
+                    await send_dead(origin[art.id], BadArticle("analyse_error", f"{type(e).__name__}: {e}"[:1000]), "analyse", art.id.encode(), _utc(None))
         # downstream messages keep the article's own Kafka time: it is the arrival clock that
         # retires quiet stories, so a backfill produced with its original times retires them too
         futs = []
@@ -302,19 +302,24 @@ def create_app(
         linker = state["linker"]
         if linker is None:
             restored, pending = read_link_table(link_table.values())
-            linker = state["linker"] = linker_factory(restored)
+            linker = linker_factory(restored)
             journal.restore(link_table.keys())
             # the last journal's keys go out again with this batch (their own writes may not have landed)
             state["unsaved"] = dict.fromkeys(pending)
+            state["linker"] = linker  # last: a restore that raised is done again by the retry
             log.info("linker restored with %d live stories", linker.live_stories)
         # stories whose exported state changed and is not in the table yet, in order: kept across a
         # retried batch (whose articles the linker already holds, so that it reports no change then)
         unsaved: dict[str, None] = state["unsaved"]
         out = []
         for event, a in items:
-            with metrics.stage_seconds.labels("link").time():
-                decision = linker.link(a.article.id, a.features, a.article.published, now=_utc(event.message.timestamp))
-            unsaved.update(dict.fromkeys(linker.changed_stories()))  # it reports the last link() only
+            try:
+                with metrics.stage_seconds.labels("link").time():
+                    decision = linker.link(a.article.id, a.features, a.article.published, now=_utc(event.message.timestamp))
+            finally:
+                # it reports the last link() only, and what a link() that raised changed before it
+                # raised (its clock may have retired stories): those go out with the retried batch
+                unsaved.update(dict.fromkeys(linker.changed_stories()))
             if decision.is_new:
                 metrics.stories.inc()
             # the analysed JSON is passed on as it came: a LinkedArticle without re-encoding it

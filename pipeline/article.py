@@ -17,6 +17,9 @@ from .types import Article, DeadLetter, stable_id
 
 #: Fields of the article format. Other fields are ignored (see article_from_record).
 FIELDS = ("id", "url", "source", "title", "text", "published", "language")
+#: Byte limits of the short fields: an id is an Elasticsearch ``_id`` (at most 512 bytes) and a
+#: Kafka key; a title, URL or outlet name longer than these is not one.
+FIELD_LIMITS = {"id": 512, "title": 4000, "url": 8000, "source": 1000}
 #: How much of a rejected payload a dead letter keeps (the rest is counted, not stored).
 DEAD_LETTER_PAYLOAD_MAX = 64_000
 
@@ -78,6 +81,10 @@ def article_from_record(record: Any, *, max_text_bytes: int) -> Article:
         raise BadArticle("too_large", f"'text' is {size} bytes, over the limit of {max_text_bytes} (max_text_bytes)")
     if "\x00" in text:
         raise BadArticle("binary", "'text' contains NUL bytes")
+    for name, limit in FIELD_LIMITS.items():
+        value = record.get(name)
+        if isinstance(value, str) and len(value.encode("utf-8")) > limit:
+            raise BadArticle("too_large", f"'{name}' is {len(value.encode('utf-8'))} bytes, over the limit of {limit}")
     clean = {k: (v.strip() if isinstance(v, str) and k != "text" else v) for k, v in record.items()}
     clean = {k: v for k, v in clean.items() if v not in (None, "")}
     clean["published"] = _parse_published(record.get("published"))

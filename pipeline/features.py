@@ -39,6 +39,12 @@ _SMALL_NUMBER_WORDS = frozenset(
 )
 
 
+#: Longer tokens, entity names and number phrases are not terms (an inline base64 blob, a run of
+#: glued words): left out, so that no story's state (a term is kept in several sub-vectors, its
+#: document frequencies and its members) outgrows a Kafka message because of one article.
+MAX_TERM_CHARS = 64
+MAX_KEY_CHARS = 120
+
 # A title that is a web address (scrapers put the URL where the headline was missing). The
 # tokenizer may have spaced it out ("http: / / www. x. com / ..."), so spaces are ignored.
 _URL = re.compile(r"^(?:https?:/*|www\.)[^\s]+$", re.IGNORECASE)
@@ -58,13 +64,13 @@ def url_words(url: str) -> tuple[list[str], list[str]]:
     compact = "".join(url.split()).lower()
     compact = re.sub(r"^(?:https?:/*)?", "", compact)
     _host, _, path = compact.partition("/")
-    words = [w for w in _SLUG_SPLIT.split(path) if w and w.isalpha() and len(w) > 1 and w not in _URL_NOISE]
+    words = [w for w in _SLUG_SPLIT.split(path) if w and w.isalpha() and 1 < len(w) <= MAX_TERM_CHARS and w not in _URL_NOISE]
     years = list(dict.fromkeys(_URL_YEAR.findall(path)))
     return words, years
 
 
 def _keep(tok: Token) -> bool:
-    if tok.is_punct or tok.is_space or tok.is_stop:
+    if tok.is_punct or tok.is_space or tok.is_stop or len(tok.text) > MAX_TERM_CHARS:
         return False
     return tok.is_alpha or tok.text.isalnum()
 
@@ -172,12 +178,12 @@ def link_features(doc: Doc, title_end: int) -> LinkFeatures:
             continue
         if ent.label_ in SALIENT_NUMBER_LABELS:
             num = normalise_number(ent.text)
-            if num is not None:
+            if num is not None and len(num) <= MAX_TERM_CHARS:
                 numbers.append(num)
         if ent.label_ in NUMBER_LABELS:
             continue
         key = entity_key(ent)
-        if not key:
+        if not key or len(key) > MAX_KEY_CHARS:
             continue
         if ent.start_char < title_end:
             title_entities.append(key)

@@ -489,7 +489,7 @@ class StoryLinker:
         self._commit(article_id, doc, decision, arrival)
 
     def changed_stories(self) -> list[str]:
-        """Keys whose exported state changed in the last :meth:`link`: the story joined or opened;
+        """Keys whose exported state changed in the last :meth:`link` (or changed before it raised): the story joined or opened;
         stories that retired (their export is a tombstone) with the record each left
         (``__retired__/r<n>``); and, when the records folded into a new base, its shards, then
         :data:`RETIRED_KEY`, then the old shards and the folded records (tombstones). Empty after a

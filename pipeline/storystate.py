@@ -27,6 +27,10 @@ REPORTS_PER_KEY = 3
 REPORTS_PER_VALUE = 6
 MAX_CLAIMS = 120
 HARD_MAX_CLAIMS = 200
+#: An article adds at most this many claims to its story's state (its first, in text order; all of
+#: them are still indexed): one long report of repeated casualty lines gave 1,241 claims, a story
+#: record over Kafka's 1 MiB message limit.
+MAX_ARTICLE_CLAIMS = 60
 MAX_ENTITY_COUNTS = 1000
 MAX_OUTLETS = 500
 
@@ -85,7 +89,7 @@ def apply(record: StoryRecord | None, linked: LinkedArticle, seen: datetime) -> 
         seen=seen,
     )
     articles = {**record.articles, art.id: info}
-    added = tuple(c.model_copy(update={"story": story_id}) for c in a.claims)
+    added = tuple(c.model_copy(update={"story": story_id}) for c in a.claims[:MAX_ARTICLE_CLAIMS])
     if added and _redundant(added, record.claims, articles):
         added = ()  # another copy of reports the story already holds enough of
     claims = record.claims + added

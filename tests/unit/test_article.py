@@ -85,3 +85,13 @@ def test_parser_on_arbitrary_records(rec):
     except BadArticle:
         return
     assert a.model_validate_json(a.model_dump_json()) == a
+
+
+@pytest.mark.parametrize("field,size", [("id", 513), ("title", 4001), ("url", 8001), ("source", 1001)])
+def test_overlong_short_fields_are_too_large(field, size):
+    """An id is an Elasticsearch _id (512 bytes at most) and a Kafka key; a title, URL or outlet
+    that long is not one. Each is rejected with the field named, not sent on to fail later."""
+    with pytest.raises(BadArticle) as e:
+        parse_article(json.dumps({"text": "Floods hit Riverton.", field: "x" * size}))
+    assert e.value.reason == "too_large" and f"'{field}'" in e.value.message
+    assert parse_article(json.dumps({"text": "Floods hit Riverton.", field: "x" * (size - 1)}))

@@ -122,3 +122,21 @@ def test_jaccard_estimate_properties(a: list[str], b: list[str]) -> None:
     assert jaccard_estimate(fa, fa) == 1.0
     assert jaccard_estimate(fa, fb) == jaccard_estimate(fb, fa)
     assert 0.0 <= jaccard_estimate(fa, fb) <= 1.0
+
+
+def test_a_giant_word_is_not_a_term_and_does_not_bloat_the_story(nlp) -> None:
+    """A 100,000-letter "word" (an inline blob) is no token, lemma or entity key: the story it
+    opens exports at the size of an ordinary one (it was kept whole in several sub-vectors)."""
+    from pipeline.link import LinkerConfig, StoryLinker
+    from pipeline.linking import encode
+
+    blob = "Zq" + "a" * 100_000
+    title = "Storm hits the coast"
+    doc = nlp(f"{title}\n\nOfficials said the storm hit the coast on Monday. {blob} was reported in Riverton.")
+    f = link_features(doc, len(title))
+    terms = [*f.title_tokens, *f.body_tokens, *f.title_lemmas, *f.body_lemmas, *f.title_entities, *f.body_entities, *f.numbers]
+    assert terms and max(len(t) for t in terms) <= 120
+    assert "riverton" in f.body_tokens
+    linker = StoryLinker(LinkerConfig())
+    d = linker.link("a1", f, None)
+    assert len(encode(linker.export_story(d.story))) < 20_000

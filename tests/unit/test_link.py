@@ -356,3 +356,29 @@ def test_ecbplus_quality_gate_on_the_worker_path(nlp) -> None:
     assert result["articles"] == 413
     assert result["bcubed"]["f1"] >= 0.898, result
     assert result["bcubed"]["p"] >= 0.89 and result["bcubed"]["r"] >= 0.89, result
+
+
+def test_a_link_that_raises_still_reports_the_stories_its_clock_retired(monkeypatch) -> None:
+    """The worker writes what changed_stories() reports; a link() that raises after its clock
+    retired stories (a bad article, dead-lettered) must report them, or the table would keep
+    stories the linker no longer has."""
+    items = stream(seed=7, n=60, topics=6, days=30)
+    probe = StoryLinker(LinkerConfig(horizon_days=4))
+    bad = None
+    for aid, _, f, when in items:
+        probe.link(aid, f, when, now=when)
+        if any(k.startswith(RETIRED_PREFIX + "r") for k in probe.changed_stories()):
+            bad = aid
+            break
+    assert bad is not None, "no arrival retires a story: the test would prove nothing"
+    linker = StoryLinker(LinkerConfig(horizon_days=4))
+    for aid, _, f, when in items:
+        if aid == bad:
+            monkeypatch.setattr(linker, "_vectorise", lambda *a, **k: (_ for _ in ()).throw(ValueError("bad article")))
+            with pytest.raises(ValueError):
+                linker.link(aid, f, when, now=when)
+            changed = linker.changed_stories()
+            assert any(k.startswith(RETIRED_PREFIX + "r") for k in changed)
+            assert any(linker.export_story(k)["kind"] == "tombstone" for k in changed if not k.startswith("__"))
+            break
+        linker.link(aid, f, when, now=when)

@@ -148,3 +148,19 @@ def test_table_bytes_read_back_both_the_new_and_the_old_changelog_form():
     assert StoryRecord.model_validate_json(new) == rec
     assert StoryRecord.model_validate_json(old) == rec
     assert len(new) <= len(old)
+
+
+def test_one_article_adds_at_most_its_first_claims_to_the_story():
+    """A report of hundreds of casualty lines (1,241 claims in one) made a story record over
+    Kafka's message limit: the story keeps the article's first MAX_ARTICLE_CLAIMS."""
+    from pipeline.storystate import MAX_ARTICLE_CLAIMS
+
+    one = _linked("a1", 1, "police", "Outlet")
+    claims = tuple(
+        one.analysed.claims[0].model_copy(update={"id": f"c{i}", "value": Interval(lo=i, hi=i), "source": f"official {i}",
+                                                   "start": 40 * i, "end": 40 * i + 30})
+        for i in range(3 * MAX_ARTICLE_CLAIMS)
+    )
+    many = one.model_copy(update={"analysed": one.analysed.model_copy(update={"claims": claims})})
+    record, _ = apply(None, many, T0)
+    assert [c.id for c in record.claims] == [f"c{i}" for i in range(MAX_ARTICLE_CLAIMS)]
