@@ -83,8 +83,8 @@ def article_from_record(record: Any, *, max_text_bytes: int) -> Article:
         raise BadArticle("binary", "'text' contains NUL bytes")
     for name, limit in FIELD_LIMITS.items():
         value = record.get(name)
-        if isinstance(value, str) and len(value.encode("utf-8")) > limit:
-            raise BadArticle("too_large", f"'{name}' is {len(value.encode('utf-8'))} bytes, over the limit of {limit}")
+        if isinstance(value, str) and (n := len(value.encode("utf-8"))) > limit:
+            raise BadArticle("too_large", f"'{name}' is {n} bytes, over the limit of {limit}")
     clean = {k: (v.strip() if isinstance(v, str) and k != "text" else v) for k, v in record.items()}
     clean = {k: v for k, v in clean.items() if v not in (None, "")}
     clean["published"] = _parse_published(record.get("published"))

@@ -177,7 +177,3 @@ class JournalWriter:
         writes += [(key, None) for key in sorted(unused - self.parts)]
         return writes
 
-
-def batch_writes(exports: Mapping[str, Mapping], journal_limit: int) -> list[tuple[str, bytes | None]]:
-    """The writes of one batch by a fresh :class:`JournalWriter` (tests and tools)."""
-    return JournalWriter(journal_limit).writes(exports)

@@ -148,8 +148,8 @@ def _in_headline(tok: Token) -> bool:
     end = tok.i + 1
     while end < hi and "\n" not in doc[end - 1].whitespace_ and "\n" not in doc[end].text:
         end += 1
-    if (start == lo and lo > 0) or (end == hi and hi < len(doc)) or end - start > HEADLINE_MAX_TOKENS:
-        return False  # a paragraph (no line break within reach, or a line too long for a headline)
+    if end - start > HEADLINE_MAX_TOKENS:
+        return False  # a paragraph (also when no line break was within reach: the line is longer)
     words = [t for t in doc[start:end] if t.is_alpha and not t.is_stop]
     return len(words) >= 3 and sum(t.is_title or t.is_upper for t in words) >= 0.75 * len(words)
 
