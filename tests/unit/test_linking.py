@@ -196,3 +196,21 @@ def test_a_journal_that_lacks_parts_is_not_laid_over() -> None:
     head = b'{"kind":"journal","number":3,"parts":2,"exports":{}}'
     part = b'{"kind":"journal_part","number":3,"index":0,"exports":{"s2":{"kind":"story","id":"s2","size":3}}}'
     assert link_state([head, part, encode(live)]) == [live]
+
+
+def test_encode_reads_back_as_the_stdlib_encoding_does() -> None:
+    exported = {
+        "kind": "story",
+        "id": "s1",
+        "weights": {"tiny": 1e-05, "sum": 0.1 + 0.2, "huge": 1e300, "zero": -0.0},
+        "members": ("a1", "a2"),
+        "titles": ["Beşiktaş · 東京 — “quoted”"],
+        "published": None,
+        "size": 2,
+    }
+    raw = encode(exported)
+    assert isinstance(raw, bytes)
+    stdlib = json.dumps(exported, separators=(",", ":"), ensure_ascii=False).encode()
+    assert json.loads(raw) == json.loads(stdlib)
+    assert "東".encode() in raw  # UTF-8 as is, not \\u escapes
+    assert encode(json.loads(raw)) == raw  # stable: a restored export encodes to the same bytes
