@@ -306,6 +306,12 @@ def eval_links(
              "themselves, dated ones keep their places) and print BCubed F1's mean, min and max: one "
              "order's F1 can move by a few points.",
     )] = 0,
+    dates: Annotated[Optional[str], typer.Option(
+        "--dates",
+        help="With --orders on an undated file: simulate publication dates, to check the linker's time model. "
+             "'same': every article on one day (time must neither join nor split). 'spread': each gold story "
+             "starts on its own day of a 30-day window, articles within 2 days, the stream in date order.",
+    )] = None,
 ) -> None:
     """Replay FILE through the worker's stages (normalise, spaCy, linker) and score the stories
     against its gold `story` field: BCubed and pairwise precision/recall/F1, story counts, and the
@@ -323,6 +329,10 @@ def eval_links(
         raise _fail(f"{file}: no such file", 2)
     if orders < 0:
         raise _fail("--orders must be 0 or more", 2)
+    from .linkeval import SYNTHETIC_DATES
+
+    if dates is not None and (dates not in SYNTHETIC_DATES or not orders):
+        raise _fail(f"--dates takes {' or '.join(SYNTHETIC_DATES)}, with --orders N", 2)
     gold: dict[str, str] = {}
     for n, line in enumerate(file.open(encoding="utf-8"), 1):
         if line.strip():
@@ -356,6 +366,22 @@ def eval_links(
 
         items = [(la.analysed.article.id, la.analysed.features, la.analysed.article.published) for la in result.linked]
         dated = [pub is not None for _, _, pub in items]
+        if dates is not None:
+            if any(dated):
+                raise _fail("--dates simulates dates on an undated file, and this one has dates", 2)
+            from .linkeval import synthetic_dates
+
+            with _progress() as progress:
+                task = progress.add_task(f"orders with {dates} dates", total=orders)
+                f1s = []
+                for seed in range(orders):
+                    order, pubs = synthetic_dates([gold.get(a, a) for a, _, _ in items], dates, seed)
+                    timed = [(a, f, pub) for (a, f, _), pub in zip(items, pubs, strict=True)]
+                    f1s += [f for _, _, f in order_scores(timed, gold, lambda: make_linker(s), [order])]
+                    progress.advance(task)
+            console.print(f"BCubed F1 over {orders} orders with '{dates}' dates: "
+                          f"mean {sum(f1s) / len(f1s):.3f}, min {min(f1s):.3f}, max {max(f1s):.3f}")
+            return
         if all(dated):
             console.print("--orders: every article is dated, so the stream's time order is the only order")
             return

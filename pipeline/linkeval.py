@@ -13,7 +13,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -226,6 +226,33 @@ def shuffled_orders(dated: Sequence[bool], n: int, seed: int = 20180601) -> list
     return out
 
 
+#: ``--dates`` of ``crosswire eval-links``: publication dates simulated on an undated file.
+SYNTHETIC_DATES = ("same", "spread")
+
+
+def synthetic_dates(
+    stories: Sequence[str], kind: str, seed: int, *, window_days: float = 30.0, spread_days: float = 2.0
+) -> tuple[list[int], list[datetime]]:
+    """An order and publication dates for the articles of an undated labelled file (``stories``:
+    each article's gold story), to see what the linker's time-decay model does when dates exist.
+
+    - ``same``: every article on one day, in a seeded shuffled order. Time says nothing here, as on
+      a busy day of a real stream, so the dates should neither join nor split anything.
+    - ``spread``: each gold story starts on a seeded day of a ``window_days`` window and its articles
+      follow within ``spread_days``; the stream is in date order. Time says a lot here."""
+    if kind not in SYNTHETIC_DATES:
+        raise ValueError(f"unknown dates {kind!r}; known: {', '.join(SYNTHETIC_DATES)}")
+    rng = random.Random(seed)
+    day0 = datetime(2020, 1, 1, tzinfo=UTC)
+    if kind == "same":
+        order = list(range(len(stories)))
+        rng.shuffle(order)
+        return order, [day0] * len(stories)
+    start = {s: rng.uniform(0.0, window_days) for s in sorted(set(stories))}
+    dates = [day0 + timedelta(days=start[s] + rng.uniform(0.0, spread_days)) for s in stories]
+    return sorted(range(len(stories)), key=lambda i: dates[i]), dates
+
+
 def order_scores(
     items: Sequence[tuple[str, LinkFeatures, datetime | None]],
     gold: Mapping[str, str],
@@ -264,5 +291,6 @@ __all__ = [
     "replay",
     "score",
     "shuffled_orders",
+    "synthetic_dates",
     "worst",
 ]

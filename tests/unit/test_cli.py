@@ -50,3 +50,9 @@ def test_eval_links_prints_the_spread_over_shuffled_orders(tmp_path):
     assert result.exit_code == 0, result.output
     assert "BCubed F1 over 4 shuffled orders (6 undated articles moved): mean" in result.output
     assert runner.invoke(app, ["eval-links", str(path), "--orders", "-1"]).exit_code == 2
+    for dates in ("same", "spread"):
+        result = runner.invoke(app, ["eval-links", str(path), "--orders", "3", "--worst", "0", "--dates", dates])
+        assert result.exit_code == 0, result.output
+        assert f"BCubed F1 over 3 orders with '{dates}' dates: mean" in result.output
+    assert runner.invoke(app, ["eval-links", str(path), "--dates", "same"]).exit_code == 2  # needs --orders
+    assert runner.invoke(app, ["eval-links", str(path), "--orders", "2", "--dates", "weekly"]).exit_code == 2

@@ -120,3 +120,21 @@ def test_order_scores_link_each_order_afresh() -> None:
     assert len(scores) == 5 and all(f == 1.0 for _, _, f in scores)
     split = order_scores(items, gold, lambda: StoryLinker(LinkerConfig(threshold=0.999999)), [list(range(len(items)))])
     assert split[0][2] < 1.0  # a story per article: the score can fail
+
+
+def test_synthetic_dates_same_day_and_spread_by_story() -> None:
+    from pipeline.linkeval import synthetic_dates
+
+    stories = ["a", "b", "a", "c", "b", "a", "c", "c"]
+    order, dates = synthetic_dates(stories, "same", seed=1)
+    assert sorted(order) == list(range(len(stories))) and len(set(dates)) == 1
+    assert synthetic_dates(stories, "same", seed=1) == (order, dates)  # seeded
+    order, dates = synthetic_dates(stories, "spread", seed=1, window_days=30, spread_days=2)
+    assert sorted(order) == list(range(len(stories)))
+    assert [dates[i] for i in order] == sorted(dates)  # the stream is in date order
+    for s in set(stories):  # a story's articles fall within spread_days of each other
+        mine = [d for d, t in zip(dates, stories) if t == s]
+        assert (max(mine) - min(mine)).total_seconds() <= 2 * 86400
+    assert len({min(d for d, t in zip(dates, stories) if t == s) for s in set(stories)}) == 3
+    with pytest.raises(ValueError, match="unknown dates"):
+        synthetic_dates(stories, "weekly", seed=1)
