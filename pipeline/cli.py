@@ -334,13 +334,17 @@ def eval_links(
     if dates is not None and (dates not in SYNTHETIC_DATES or not orders):
         raise _fail(f"--dates takes {' or '.join(SYNTHETIC_DATES)}, with --orders N", 2)
     gold: dict[str, str] = {}
+    dated_lines = 0
     for n, line in enumerate(file.open(encoding="utf-8"), 1):
         if line.strip():
             try:
                 rec = json.loads(line)
                 gold[str(rec["id"])] = str(rec["story"])
-            except (ValueError, KeyError, TypeError):
+                dated_lines += bool(rec.get("published"))
+            except (ValueError, KeyError, TypeError, AttributeError):
                 raise _fail(f"{file}:{n}: every line needs an `id` and a gold `story`", 2) from None
+    if dates is not None and dated_lines:  # said before the spaCy pass, not after it
+        raise _fail(f"--dates simulates dates on an undated file, and {dated_lines} line(s) of {file} have `published`", 2)
     files = expand([str(file)])
     with err.status("loading the spaCy pipeline"):
         nlp = _load_nlp(s)
@@ -367,8 +371,6 @@ def eval_links(
         items = [(la.analysed.article.id, la.analysed.features, la.analysed.article.published) for la in result.linked]
         dated = [pub is not None for _, _, pub in items]
         if dates is not None:
-            if any(dated):
-                raise _fail("--dates simulates dates on an undated file, and this one has dates", 2)
             from .linkeval import synthetic_dates
 
             with _progress() as progress:

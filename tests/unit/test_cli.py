@@ -56,3 +56,7 @@ def test_eval_links_prints_the_spread_over_shuffled_orders(tmp_path):
         assert f"BCubed F1 over 3 orders with '{dates}' dates: mean" in result.output
     assert runner.invoke(app, ["eval-links", str(path), "--dates", "same"]).exit_code == 2  # needs --orders
     assert runner.invoke(app, ["eval-links", str(path), "--orders", "2", "--dates", "weekly"]).exit_code == 2
+    dated = tmp_path / "dated.jsonl"
+    dated.write_text("".join(json.dumps({**r, "published": "2024-03-12"}) + "\n" for r in rows), encoding="utf-8")
+    result = runner.invoke(app, ["eval-links", str(dated), "--orders", "2", "--dates", "same"])
+    assert result.exit_code == 2 and "6 line(s)" in result.output and "published" in result.output
