@@ -98,7 +98,7 @@ class Analyser:
                 read = {
                     "entities": extract_entities(doc),
                     "features": link_features(doc, len(title)),
-                    "claims": extract_claims(doc, a.id, a.source),
+                    "claims": extract_claims(doc, a.id, a.source, text=text),
                 }
             out.append(
                 AnalysedArticle(

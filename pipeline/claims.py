@@ -158,7 +158,7 @@ Output contract (``pipeline.types.Claim``), field by field
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -169,6 +169,7 @@ from spacy.tokens import Doc, Span, Token
 
 from pipeline.numbers import add, parse_quantity
 from pipeline.settings import CONFIG_DIR
+from pipeline.tokentable import token_table
 from pipeline.types import Claim, Interval, stable_id
 
 __all__ = ["Lexicon", "extract_claims", "load_lexicon"]
@@ -347,12 +348,22 @@ class _State:
     prev_anchor: str | None = None  # the one past-time anchor of the previous sentence, if any
     scopes: dict[int, list[tuple[Token, str, int]]] = field(default_factory=dict)  # per sentence start
     debris: list[tuple[int, int]] = field(default_factory=list)  # char spans of URL debris segments
+    # Per token of the doc, read once (:func:`pipeline.tokentable.token_table`): the sentence loops test these plain
+    # strings and build a spaCy Token only where one can matter (a Token per test was most of the cost).
+    lowers: list[str] = field(default_factory=list)
+    lemmas: list[str] = field(default_factory=list)  # lowercased, as :func:`_lemma`
+    like_num: list[bool] = field(default_factory=list)
 
     def frame(self) -> Claim | None:
         for c in reversed(self.claims):
             if c.kind == "count" and c.polarity == "asserted" and c.predicate in self.lex.human_predicates:
                 return c
         return None
+
+    def ent_at(self, i: int) -> Span | None:
+        """The entity that holds token ``i``, if any (entities are sorted and do not overlap)."""
+        k = bisect_right(self.ent_starts, i) - 1
+        return self.ents[k] if k >= 0 and i < self.ents[k].end else None
 
     def sent_ents(self, sent: Span) -> list[Span]:
         # entities are sorted and do not overlap: a binary search, not a scan of the whole
@@ -378,31 +389,39 @@ class _State:
 
 
 def extract_claims(
-    doc: Doc, article_id: str, outlet: str | None = None, *, lexicon: Lexicon | None = None
+    doc: Doc, article_id: str, outlet: str | None = None, *, lexicon: Lexicon | None = None, text: str | None = None
 ) -> tuple[Claim, ...]:
-    """The claims made in one parsed article, in text order (see the module docstring)."""
+    """The claims made in one parsed article, in text order (see the module docstring). ``text``:
+    the string that was parsed (``doc.text``, which spaCy rebuilds from every token on each read)."""
     lex = lexicon or load_lexicon()
+    table = token_table(doc)
+    sents = table.sentences(doc)
+    ents = tuple(doc.ents)
     st = _State(
         article_id=article_id,
         outlet=outlet or "the outlet",
         lex=lex,
-        main_gpes=_main_gpes(doc),
-        text=doc.text,
-        ents=(ents := tuple(doc.ents)),
+        main_gpes=_main_gpes(sents, ents),
+        text=doc.text if text is None else text,
+        ents=ents,
         ent_starts=[e.start for e in ents],
+        lowers=table.lower,
+        lemmas=table.lemma,
+        like_num=table.like_num,
     )
-    for sent in doc.sents:
+    for sent in sents:
         _sentence(sent, st)
     return tuple(st.claims)
 
 
-def _main_gpes(doc: Doc, first_sentences: int = 3) -> frozenset[str]:
-    """GPEs named in the title and lead: the main event's places."""
+def _main_gpes(sents: list[Span], ents: tuple[Span, ...], first_sentences: int = 3) -> frozenset[str]:
+    """GPEs named in the title and lead: the main event's places (the entities that lie within
+    one of the first sentences, as ``sent.ents``, which reads every token of the doc per call)."""
     out: set[str] = set()
-    for k, sent in enumerate(doc.sents):
-        if k >= first_sentences:
-            break
-        out.update(_canonical(e).lower() for e in sent.ents if e.label_ in ("GPE", "LOC"))
+    for sent in sents[:first_sentences]:
+        out.update(
+            _canonical(e).lower() for e in ents if sent.start <= e.start and e.end <= sent.end and e.label_ in ("GPE", "LOC")
+        )
     return frozenset(out)
 
 
@@ -426,7 +445,7 @@ _URL_DEBRIS = re.compile(
 
 
 def _sentence(sent: Span, st: _State) -> None:
-    if _URL_DEBRIS.search(sent.text):
+    if _URL_DEBRIS.search(st.text[sent.start_char : sent.end_char]):  # sent.text, without a Token per word
         st.prev_anchor = None
         if "\n\n" in sent.text:
             _clean_segments_only(sent, st)
@@ -467,16 +486,19 @@ def _sentence_anchor(sent: Span, st: _State) -> str | None:
 
 
 def _sentence_claims(sent: Span, st: _State) -> None:
-    excluded = _source_tokens(sent, st.lex)
+    excluded = _source_tokens(sent, st)
     _denials(sent, st)  # first: a denial refers back to claims of earlier sentences only
     events: list[tuple[int, int, object]] = []
-    for toks, root in _number_phrases(sent, st.sent_ents(sent)):
+    for toks, root in _number_phrases(sent, st.sent_ents(sent), st):
         if any(t.i in excluded for t in toks):
             continue  # "two officials said": the number belongs to the source
         events.append((toks[0].i, 0, (toks, root)))
-    for t in sent:
-        if any(c.dep_ == "det" and c.lower_ == "no" for c in t.children):
-            events.append((t.i, 1, t))
+    doc = sent.doc
+    # words with a "no" determiner ("no casualties"), once each, as their children name them
+    nouns = {doc[i].head.i for i in range(sent.start, sent.end) if st.lowers[i] == "no" and doc[i].dep_ == "det"}
+    for i in sorted(nouns):
+        if sent.start <= i < sent.end:
+            events.append((i, 1, doc[i]))
     for _, kind, item in sorted(events, key=lambda e: (e[0], e[1])):
         if kind == 0:
             toks, root = item  # type: ignore[misc]
@@ -486,11 +508,17 @@ def _sentence_claims(sent: Span, st: _State) -> None:
     _custody(sent, st)
 
 
-def _source_tokens(sent: Span, lex: Lexicon) -> set[int]:
+def _source_tokens(sent: Span, st: _State) -> set[int]:
+    lex = st.lex
     out: set[int] = set()
-    for t in sent:
-        if _lemma(t) in lex.say_verbs or (
-            _lemma(t) in lex.doubt_verbs and any(c.dep_ == "ccomp" for c in t.children)
+    doc = sent.doc
+    for i in range(sent.start, sent.end):
+        lem = st.lemmas[i]
+        if lem not in lex.say_verbs and lem not in lex.doubt_verbs and st.lowers[i] != "according":
+            continue
+        t = doc[i]
+        if lem in lex.say_verbs or (
+            lem in lex.doubt_verbs and any(c.dep_ == "ccomp" for c in t.children)
         ):
             subj = [c for c in t.children if c.dep_ == "nsubj"]
             for c in subj:
@@ -511,9 +539,10 @@ def _source_tokens(sent: Span, lex: Lexicon) -> set[int]:
 _AFTER = frozenset({"dozen", "hundred", "thousand", "million", "billion", "dozens", "hundreds", "thousands"})
 
 
-def _number_phrases(sent: Span, ents: list[Span]) -> list[tuple[list[Token], Token]]:
+def _number_phrases(sent: Span, ents: list[Span], st: _State) -> list[tuple[list[Token], Token]]:
     """Number phrases of a sentence as token lists with their syntactic root."""
     doc = sent.doc
+    lowers, like_num = st.lowers, st.like_num
     used: set[int] = set()
     out: list[tuple[list[Token], Token]] = []
 
@@ -527,14 +556,15 @@ def _number_phrases(sent: Span, ents: list[Span]) -> list[tuple[list[Token], Tok
             toks = _extend_left(list(ent))
             used.update(t.i for t in toks)
             out.append((toks, root_of(toks)))
-    for t in sent:
-        if t.i in used or (t.ent_type_ in _NOT_COUNT_ENTS and not _mistagged_number(t)):
-            continue
-        low = t.lower_
-        is_num = t.like_num or low in _NUMBER_WORDS or (
-            low in ("few", "handful", "couple") and t.i > 0 and doc[t.i - 1].lower_ == "a"
+    for i in range(sent.start, sent.end):
+        low = lowers[i]
+        is_num = like_num[i] or low in _NUMBER_WORDS or (
+            low in ("few", "handful", "couple") and i > 0 and lowers[i - 1] == "a"
         )
-        if not is_num:
+        if not is_num or i in used:
+            continue
+        t = doc[i]
+        if t.ent_type_ in _NOT_COUNT_ENTS and not _mistagged_number(t, st.ent_at(i)):
             continue
         toks = [t]
         j = t.i + 1
@@ -552,13 +582,14 @@ def _number_phrases(sent: Span, ents: list[Span]) -> list[tuple[list[Token], Tok
     return [p for p in _join_thousands(out) if not _not_a_count(p[0])]
 
 
-def _mistagged_number(t: Token) -> bool:
+def _mistagged_number(t: Token, ent: Span | None = None) -> bool:
     """'"The official figure is 14," he said': the model tags a lone small number as DATE. A DATE
     entity that is nothing but a number of one to three digits, with no month or preposition of
-    time around it, is a count."""
+    time around it, is a count. ``ent``: the entity that holds ``t``, when the caller has it."""
     if t.ent_type_ != "DATE" or not t.text.isdigit() or len(t.text) > 3:
         return False
-    ent = next((e for e in t.doc.ents if e.start <= t.i < e.end), None)
+    if ent is None:
+        ent = next((e for e in t.doc.ents if e.start <= t.i < e.end), None)
     if ent is None or len(ent) != 1:
         return False
     prev = t.doc[t.i - 1].lower_ if t.i > 0 else ""
@@ -959,7 +990,7 @@ def _date_like(ent: Span, lex: Lexicon) -> bool:
     """Does a DATE/TIME entity read as a time at all (a digit, a month, a weekday or another
     time word)? Anything else is a tagging slip and anchors nothing, as is a lone number the model
     tags as DATE ("has risen to 58": a count, see :func:`_mistagged_number`)."""
-    if len(ent) == 1 and _mistagged_number(ent[0]):
+    if len(ent) == 1 and _mistagged_number(ent[0], ent):
         return False
     words = {t.text.lower() for t in ent}
     return (
@@ -1734,8 +1765,12 @@ def _apposed_entity(t: Token, ents: tuple[Span, ...]) -> Token | None:
 def _custody(sent: Span, st: _State) -> None:
     """Who holds the detainees: 'transferred to X', 'handed over to X', 'in the custody of X'."""
     lex = st.lex
-    for t in sent:
-        lem = _lemma(t)
+    doc = sent.doc
+    for i in range(sent.start, sent.end):
+        lem = st.lemmas[i]
+        if lem not in lex.custody_verbs and lem != "custody":
+            continue
+        t = doc[i]
         if _is_verbish(t) and lem in lex.custody_verbs:
             if lem in ("hand", "turn") and not any(c.lower_ == "over" for c in t.children):
                 continue
@@ -1771,8 +1806,12 @@ def _custody(sent: Span, st: _State) -> None:
 def _denials(sent: Span, st: _State) -> None:
     """'X denied this' / 'denied any (such) transfer': a denial of the latest matching claim."""
     lex = st.lex
-    for t in sent:
-        if _lemma(t) not in lex.deny_verbs or not _is_verbish(t):
+    doc = sent.doc
+    for i in range(sent.start, sent.end):
+        if st.lemmas[i] not in lex.deny_verbs:
+            continue
+        t = doc[i]
+        if not _is_verbish(t):
             continue
         obj = next((c for c in t.children if c.dep_ == "dobj"), None)
         if obj is None:

@@ -55,6 +55,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from spacy.tokens import Doc, Token
 
+from pipeline.tokentable import TokenTable, token_table
+
 VERSION = 1
 SLOTS = 32
 BITS = 4
@@ -135,14 +137,26 @@ def sentence_signature(doc: Doc, start_char: int = 0) -> tuple[int, ...]:
     ``start_char`` keeps only its tokens after it. Reads the parse only; a ``Doc`` without
     sentence boundaries counts as one sentence."""
     sentences: list[list[str]] = []
+    tt = token_table(doc)
     # A pipeline without a parser or sentencizer has no boundaries: read the text as one sentence.
-    sents = doc.sents if doc.has_annotation("SENT_START") else [doc[:]]
+    sents = tt.sentences(doc) if doc.has_annotation("SENT_START") else [doc[:]]
     for sent in sents:
-        if sent.end_char <= start_char:
+        if sent.start == sent.end or tt.end_char(sent.end - 1) <= start_char:
             continue
-        lemmas = [w for tok in sent if tok.idx >= start_char and (w := content_lemma(tok)) is not None]
+        lemmas = [w for i in range(sent.start, sent.end) if tt.idx[i] >= start_char and (w := _content_lemma(tt, i)) is not None]
         sentences.append(lemmas)
     return signature_of_sentences(sentences)
+
+
+def _content_lemma(tt: TokenTable, i: int) -> str | None:
+    """:func:`content_lemma` of token ``i``, read from the doc's token table."""
+    if tt.is_punct[i] or tt.is_space[i]:
+        return None
+    if tt.like_num[i]:
+        return tt.lower[i].replace(",", "")
+    if tt.is_stop[i] or not (tt.is_alpha[i] or tt.text[i].isalnum()):
+        return None
+    return tt.lemma[i] or tt.lower[i]
 
 
 def _words(sig: Sequence[int]) -> np.ndarray:

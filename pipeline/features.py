@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 import zlib
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 from spacy.tokens import Doc, Span, Token
 
 from pipeline.dedup import sentence_signature
+from pipeline.tokentable import token_table
 from pipeline.types import LinkFeatures
 
 #: Entity labels that are quantities or times, not things a story is about; salient ones go to
@@ -146,27 +148,32 @@ def link_features(doc: Doc, title_end: int) -> LinkFeatures:
     # would make every URL-titled article look alike. Its slug words stand in for the title
     # tokens (no entities: the parser cannot read them there) and the years of a dated path
     # count as dates the article names.
-    url_title = title_end > 0 and is_url(doc.text[:title_end])
+    tt = token_table(doc)
+    n_title = bisect_left(tt.idx, title_end)  # tokens that start before title_end
+    title_text = doc[:n_title].text_with_ws[:title_end]  # doc.text[:title_end], without reading the body
+    url_title = title_end > 0 and is_url(title_text)
     if url_title:
-        slug, years = url_words(doc.text[:title_end])
+        slug, years = url_words(title_text)
         title_tokens.extend(slug)
         title_lemmas.extend(slug)
         numbers.extend(years)
 
-    for tok in doc:
-        in_title = tok.idx < title_end
-        if url_title and in_title:
+    # as _keep(token), read from the token table (no Token object per word)
+    lower, text = tt.lower, tt.text
+    for i in range(n_title if url_title else 0, len(lower)):
+        in_title = i < n_title
+        if not in_title and (tt.is_alpha[i] or tt.like_num[i]):
+            shingle_words.append(lower[i])
+        if tt.is_punct[i] or tt.is_space[i] or tt.is_stop[i] or len(text[i]) > MAX_TERM_CHARS:
             continue
-        if not in_title and (tok.is_alpha or tok.like_num):
-            shingle_words.append(tok.lower_)
-        if not _keep(tok):
+        if not (tt.is_alpha[i] or text[i].isalnum()):
             continue
-        lemma = tok.lemma_.lower() or tok.lower_
+        lemma = tt.lemma[i] or lower[i]
         if in_title:
-            title_tokens.append(tok.lower_)
+            title_tokens.append(lower[i])
             title_lemmas.append(lemma)
         else:
-            body_tokens.append(tok.lower_)
+            body_tokens.append(lower[i])
             body_lemmas.append(lemma)
 
     title_entities: list[str] = []

@@ -504,7 +504,7 @@ def test_entities_in_debris_segments_anchor_nothing(nlp) -> None:
     from pipeline.claims import _main_gpes, _State
 
     doc = nlp("Three people died in March 2011 in Chile.")
-    st = _State(article_id="a", outlet="W", lex=load_lexicon(), main_gpes=_main_gpes(doc), text=doc.text,
+    st = _State(article_id="a", outlet="W", lex=load_lexicon(), main_gpes=_main_gpes(list(doc.sents), tuple(doc.ents)), text=doc.text,
                 ents=tuple(doc.ents))
     sent = next(iter(doc.sents))
     date = next(e for e in doc.ents if e.label_ == "DATE")
