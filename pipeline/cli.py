@@ -299,7 +299,11 @@ def replay(
 @app.command("eval-links")
 def eval_links(
     file: Annotated[Path, typer.Argument(help="JSONL with a gold `story` field on every line.")],
-    worst_n: Annotated[int, typer.Option("--worst", help="How many worst merges and splits to show.")] = 5,
+    worst_n: Annotated[int, typer.Option(
+        "--worst",
+        help="How many worst merges and splits to show, and how many of the joins where a merge began "
+             "(an article joining a story that holds none of its gold story yet).",
+    )] = 5,
     orders: Annotated[int, typer.Option(
         "--orders",
         help="Also link the file in this many shuffled orders (seeded; undated articles are shuffled among "
@@ -315,11 +319,12 @@ def eval_links(
 ) -> None:
     """Replay FILE through the worker's stages (normalise, spaCy, linker) and score the stories
     against its gold `story` field: BCubed and pairwise precision/recall/F1, story counts, and the
-    worst merges and splits by title. With --orders, also the spread over shuffled orders."""
+    worst merges and splits by title, then the joins where merges began (with the linker's
+    probability: what to look at first). With --orders, also the spread over shuffled orders."""
     import json
 
     from .analyse import Analyser
-    from .linkeval import bcubed, pairwise, worst
+    from .linkeval import bcubed, merge_origins, pairwise, worst
     from .linking import make_linker
     from .replay import replay as run_replay
     from .sources import count_records, expand, iter_records
@@ -365,6 +370,13 @@ def eval_links(
     merges, splits = worst(pred, gold, titles, n=worst_n)
     for e in merges + splits:
         console.print(e.describe())
+    origins = merge_origins(((la.analysed.article.id, la.link) for la in result.linked), gold, titles)
+    if worst_n and origins:
+        firsts = sum(o.first for o in origins)
+        console.print(f"joins where a merge began: {len(origins)}, {firsts} of them by the first article of its gold story"
+                      f"{f' (the first {worst_n} shown)' if len(origins) > worst_n else ''}")
+        for o in origins[:worst_n]:
+            console.print(o.describe())
     if orders:
         from .linkeval import order_scores, shuffled_orders
 

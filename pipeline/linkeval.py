@@ -106,6 +106,64 @@ def worst(
     return errors("merge", pred, gold), errors("split", gold, pred)
 
 
+@dataclass(frozen=True)
+class WrongJoin:
+    """A join that put an article into a story holding none of its gold story's articles yet:
+    the decision where a merge began (the articles that follow it into the story are not listed)."""
+
+    article: str
+    title: str
+    gold: str
+    story: str
+    joined: str  # the gold story most of the joined story's articles had at that moment
+    size: int  # articles in the joined story at that moment
+    score: float  # the linker's probability for the join
+    first: bool  # the article was the first of its gold story: a new event read as a known one
+    duplicate: bool  # joined as a near-duplicate of one of the story's articles
+
+    def describe(self) -> str:
+        how = "first of its story" if self.first else "its story already open elsewhere"
+        dup = ", as a near-duplicate" if self.duplicate else ""
+        return (
+            f"  p={self.score:.2f} {self.title[:70]!r} ({self.gold}, {how}) joined a story of {self.size} "
+            f"article(s) of {self.joined}{dup}"
+        )
+
+
+def merge_origins(
+    stream: Iterable[tuple[str, LinkDecision]], gold: Mapping[str, str], titles: Mapping[str, str] | None = None
+) -> list[WrongJoin]:
+    """The joins where merges began, in stream order: ``stream`` is each article id with its
+    decision, in the order linked. Articles without a gold story are skipped (they still count as
+    members of their story). On a file where every merge began with the first article of a new
+    event, opening those few stories is all it takes to undo the merges."""
+    members: dict[str, Counter[str | None]] = defaultdict(Counter)
+    seen: set[str] = set()
+    out = []
+    for aid, d in stream:
+        g = gold.get(aid)
+        here = members[d.story]
+        if g is not None and not d.is_new and here and here[g] == 0:
+            joined, _ = max(((k, v) for k, v in here.items() if k is not None), key=lambda kv: (kv[1], kv[0]), default=("?", 0))
+            out.append(
+                WrongJoin(
+                    article=aid,
+                    title=(titles or {}).get(aid, ""),
+                    gold=g,
+                    story=d.story,
+                    joined=joined,
+                    size=sum(here.values()),
+                    score=d.score,
+                    first=g not in seen,
+                    duplicate=d.duplicate_of is not None,
+                )
+            )
+        here[g] += 1
+        if g is not None:
+            seen.add(g)
+    return out
+
+
 # --------------------------------------------------------------------------- replay
 
 
@@ -285,6 +343,7 @@ __all__ = [
     "build_features",
     "evaluate_file",
     "load_pipeline_nlp",
+    "merge_origins",
     "order_scores",
     "pairwise",
     "read_rows",
@@ -293,4 +352,5 @@ __all__ = [
     "shuffled_orders",
     "synthetic_dates",
     "worst",
+    "WrongJoin",
 ]

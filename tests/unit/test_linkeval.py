@@ -138,3 +138,30 @@ def test_synthetic_dates_same_day_and_spread_by_story() -> None:
     assert len({min(d for d, t in zip(dates, stories) if t == s) for s in set(stories)}) == 3
     with pytest.raises(ValueError, match="unknown dates"):
         synthetic_dates(stories, "weekly", seed=1)
+
+
+def test_merge_origins_name_the_join_where_each_merge_began() -> None:
+    from pipeline.linkeval import merge_origins
+    from pipeline.types import LinkDecision
+
+    def d(story: str, new: bool = False, p: float = 0.9, dup: str | None = None) -> LinkDecision:
+        return LinkDecision(story=story, is_new=new, score=p, duplicate_of=dup)
+
+    gold = {"a1": "A", "a2": "A", "b1": "B", "b2": "B", "c1": "C", "c2": "C", "x": "A"}
+    stream = [
+        ("a1", d("s1", new=True)),
+        ("a2", d("s1")),
+        ("b1", d("s1", p=0.61)),  # the first of B joins A's story: a merge begins here
+        ("b2", d("s1")),  # follows it: not an origin
+        ("c1", d("s2", new=True)),
+        ("c2", d("s3", new=True)),  # C split in two ...
+        ("n", d("s3")),  # (no gold story: skipped, but a member)
+        ("x", d("s3", p=0.7, dup="c2")),  # ... and an A article joins C's second part as a copy
+    ]
+    origins = merge_origins(stream, gold, {"b1": "Second quake"})
+    assert [(o.article, o.joined, o.size, o.first, o.duplicate) for o in origins] == [
+        ("b1", "A", 2, True, False),
+        ("x", "C", 2, False, True),
+    ]
+    assert origins[0].score == 0.61 and "p=0.61 'Second quake' (B, first of its story)" in origins[0].describe()
+    assert merge_origins([(a, d(g, new=a.endswith("1"))) for a, g in gold.items() if a != "x"], gold) == []
