@@ -60,3 +60,18 @@ def test_eval_links_prints_the_spread_over_shuffled_orders(tmp_path):
     dated.write_text("".join(json.dumps({**r, "published": "2024-03-12"}) + "\n" for r in rows), encoding="utf-8")
     result = runner.invoke(app, ["eval-links", str(dated), "--orders", "2", "--dates", "same"])
     assert result.exit_code == 2 and "6 line(s)" in result.output and "published" in result.output
+
+
+def test_eval_links_names_the_join_where_a_merge_began(tmp_path):
+    # the same quake report twice, labelled as two stories: the copy joins the first (a merge)
+    text = "A magnitude 6.1 earthquake struck Qeshm island in southern Iran on Sunday, killing 3 people, state media said."
+    rows = [{"id": "a", "text": text, "story": "first"}, {"id": "b", "text": text, "story": "second"}]
+    path = tmp_path / "gold.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    result = runner.invoke(app, ["eval-links", str(path), "--worst", "3"])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert "joins where a merge began: 1, 1 of them by the first article of its gold story" in out
+    assert "(second, first of its story) joined a story of 1 article(s) of first, as a near-duplicate" in out
+    quiet = runner.invoke(app, ["eval-links", str(path), "--worst", "0"])
+    assert quiet.exit_code == 0 and "joins where a merge began" not in quiet.output
