@@ -6,6 +6,9 @@ time, and ``Doc.text`` and ``Doc.sents`` build one per token on every access: on
 that cost more than the stages' own logic. :func:`token_table` reads the same attributes with one
 ``Doc.to_array`` call and caches the result on the document (``doc.user_data``), so the stages
 share it. Values are identical to the ``Token`` properties they stand for.
+
+The table is a snapshot of the finished parse: a ``Doc`` whose tokens or sentence boundaries are
+changed afterwards must not be read through it (a change of length is detected and rebuilds it).
 """
 
 from __future__ import annotations
