@@ -53,7 +53,7 @@ import zlib
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-from spacy.tokens import Doc, Token
+from spacy.tokens import Doc
 
 from pipeline.tokentable import TokenTable, token_table
 
@@ -87,19 +87,6 @@ def _agreements_needed(jaccard: float) -> int:
     """Fewest agreeing slots whose estimate of J reaches ``jaccard``."""
     p = jaccard * (1.0 - _CHANCE) + _CHANCE
     return int(np.ceil(p * SLOTS - 1e-9))
-
-
-def content_lemma(tok: Token) -> str | None:
-    """The lemma a token contributes to its sentence's set, or ``None`` for function words and
-    punctuation. Numbers are kept (without thousands separators) even when they are stop words:
-    "14 detained" and "19 detained" must not read as the same sentence."""
-    if tok.is_punct or tok.is_space:
-        return None
-    if tok.like_num:
-        return tok.lower_.replace(",", "")
-    if tok.is_stop or not (tok.is_alpha or tok.text.isalnum()):
-        return None
-    return tok.lemma_.lower() or tok.lower_
 
 
 def _sketch(sentences: Sequence[set[str]]) -> np.ndarray:
@@ -143,13 +130,16 @@ def sentence_signature(doc: Doc, start_char: int = 0) -> tuple[int, ...]:
     for sent in sents:
         if sent.start == sent.end or tt.end_char(sent.end - 1) <= start_char:
             continue
-        lemmas = [w for i in range(sent.start, sent.end) if tt.idx[i] >= start_char and (w := _content_lemma(tt, i)) is not None]
+        lemmas = [w for i in range(sent.start, sent.end) if tt.idx[i] >= start_char and (w := content_lemma(tt, i)) is not None]
         sentences.append(lemmas)
     return signature_of_sentences(sentences)
 
 
-def _content_lemma(tt: TokenTable, i: int) -> str | None:
-    """:func:`content_lemma` of token ``i``, read from the doc's token table."""
+def content_lemma(tt: TokenTable, i: int) -> str | None:
+    """The lemma token ``i`` contributes to its sentence's set (read from the doc's
+    :func:`~pipeline.tokentable.token_table`), or ``None`` for function words and punctuation.
+    Numbers are kept (without thousands separators) even when they are stop words: "14 detained"
+    and "19 detained" must not read as the same sentence."""
     if tt.is_punct[i] or tt.is_space[i]:
         return None
     if tt.like_num[i]:

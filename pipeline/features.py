@@ -14,7 +14,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-from spacy.tokens import Doc, Span, Token
+from spacy.tokens import Doc, Span
 
 from pipeline.dedup import sentence_signature
 from pipeline.tokentable import token_table
@@ -69,12 +69,6 @@ def url_words(url: str) -> tuple[list[str], list[str]]:
     words = [w for w in _SLUG_SPLIT.split(path) if w and w.isalpha() and 1 < len(w) <= MAX_TERM_CHARS and w not in _URL_NOISE]
     years = list(dict.fromkeys(_URL_YEAR.findall(path)))
     return words, years
-
-
-def _keep(tok: Token) -> bool:
-    if tok.is_punct or tok.is_space or tok.is_stop or len(tok.text) > MAX_TERM_CHARS:
-        return False
-    return tok.is_alpha or tok.text.isalnum()
 
 
 def entity_key(ent: Span) -> str:
@@ -158,7 +152,8 @@ def link_features(doc: Doc, title_end: int) -> LinkFeatures:
         title_lemmas.extend(slug)
         numbers.extend(years)
 
-    # as _keep(token), read from the token table (no Token object per word)
+    # a term: no punctuation, space or stop word, not too long, alphabetic or alphanumeric (read
+    # from the token table: no Token object per word)
     lower, text = tt.lower, tt.text
     for i in range(n_title if url_title else 0, len(lower)):
         in_title = i < n_title
