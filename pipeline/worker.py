@@ -244,9 +244,25 @@ class StoryEffects:
             return 0
 
 
+def service_worker_class() -> type:
+    """faust's :class:`~faust.worker.Worker` without its terminal spinner.
+
+    At log levels of WARN and above faust sets the *root* logger to DEBUG so that a spinner handler
+    can turn on every record. It leaves it there after start-up, with no terminal and once the
+    spinner has stopped, so every ``log.debug`` call of aiokafka, faust and mode built a
+    ``LogRecord`` that no handler wrote: about 3% of the GIL under load. The root logger keeps the
+    level ``configure_logging`` gave it."""
+    from faust.worker import Worker
+
+    class ServiceWorker(Worker):
+        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+            self.spinner = None
+
+    return ServiceWorker
+
+
 def run_worker(s: Settings) -> None:
     """Start a worker process: load the model once, prepare topics and indices, run faust."""
-    from faust.worker import Worker
 
     from .aliases import AliasTable
     from .analyse import Analyser
@@ -295,7 +311,7 @@ def run_worker(s: Settings) -> None:
     # faust's own logging set-up takes this dict instead of adding its coloured text handler. Logs go
     # to stderr; stdout stays the terminal's (alerts printed when no webhook is set), not turned into
     # WARNING log records one line at a time as mode does by default.
-    Worker(
+    service_worker_class()(
         app, loglevel=s.log_level, quiet=True, logging_config=logging_config(s.log_format, s.log_level), redirect_stdouts=False
     ).execute_from_commandline()
 
