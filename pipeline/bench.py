@@ -325,7 +325,7 @@ def component_seconds(nlp: Any, texts: Sequence[str], *, batch_size: int) -> dic
 
 
 def measure_parallel_limit(texts: Sequence[str], words: int, processes: int, *, batch_size: int, env: dict[str, str] | None = None,
-                           timeout_s: float = 1800.0) -> Rate:
+                           timeout_s: float = 1800.0, label: str | None = None) -> Rate:
     """Bare ``nlp.pipe`` in ``processes`` fresh processes at once, each on its share of
     ``texts``: the limit with that many processes. Every child loads the model first; the clock
     starts when all are loaded (they are released together) and stops when the last finishes."""
@@ -360,8 +360,14 @@ def measure_parallel_limit(texts: Sequence[str], words: int, processes: int, *, 
             for c in children:
                 if c.poll() is None:
                     c.kill()
-    label = "nlp.pipe, fresh process" if processes == 1 else f"nlp.pipe, {processes} processes"
+    if label is None:
+        label = "nlp.pipe, fresh process" if processes == 1 else f"nlp.pipe, {processes} processes"
     return Rate(label, processes, len(texts), words, seconds)
+
+
+#: The environment of the single-threaded limit: without a BLAS thread pool the child is the only
+#: thread of its process (see :func:`run`).
+SINGLE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
 
 def _limit_child(path: str, start: int, stop: int, batch_size: int) -> None:
@@ -881,6 +887,7 @@ class BenchOptions:
     growth_factor: float = 5.0  # memory growth from N to growth_factor·N; <= 1 skips it
     max_workers: int = 2
     limit_processes: bool = True  # also measure the limit with max_workers processes
+    single_thread_limit: bool = True  # also measure the limit in a process with no second thread
     profile_articles: int = 200  # texts for the per-component breakdown; 0 skips it
     alerts: str = "stdout"  # "stdout" or "webhook" (a local stand-in for Slack)
     seed: int = 20240601
@@ -1100,6 +1107,18 @@ def run_bench(opts: BenchOptions, *, progress: ProgressFn = _noop, base: Setting
     progress("limit: nlp.pipe, 1 fresh process", 0, None)
     limit["nlp_pipe_1"] = measure_parallel_limit(texts, words, 1, batch_size=base.batch_size).to_json()
     progress("limit: nlp.pipe, 1 fresh process", 1, 1)
+    if opts.single_thread_limit:
+        # spaCy runs 12-19% faster in a process that has no second thread at all (measured on a 2-core
+        # VM: a second thread that only waits on an event is enough to lose it, whatever the allocator),
+        # and OpenBLAS's default pool is such a thread. A worker always has several (faust's consumer
+        # thread, the event loop, the analysis executor), so this is not what a worker can reach; it is
+        # what the fastest single-threaded script can, and the ratio against it is reported beside.
+        stage = "limit: nlp.pipe, 1 single-threaded process"
+        progress(stage, 0, None)
+        limit["nlp_pipe_1_single_thread"] = measure_parallel_limit(
+            texts, words, 1, batch_size=base.batch_size, env={**os.environ, **SINGLE_THREAD_ENV},
+            label="nlp.pipe, fresh single-threaded process (1 BLAS thread)").to_json()
+        progress(stage, 1, 1)
     if opts.limit_processes and opts.max_workers > 1:
         progress(f"limit: nlp.pipe, {opts.max_workers} processes", 0, None)
         limit[f"nlp_pipe_{opts.max_workers}"] = measure_parallel_limit(texts, words, opts.max_workers, batch_size=base.batch_size).to_json()
@@ -1152,6 +1171,9 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
     e2e1 = one["rate"]["articles_per_s"]
     out: dict[str, Any] = {"ratio": {"workers_1": ratio(e2e1, limit["nlp_pipe_1"]["articles_per_s"]),
                                      "workers_1_vs_analyser": ratio(e2e1, limit["analyser_1"]["articles_per_s"])}}
+    single = limit.get("nlp_pipe_1_single_thread")
+    if single:
+        out["ratio"]["workers_1_vs_single_thread"] = ratio(e2e1, single["articles_per_s"])
     many = [k for k in runs if k != "workers_1"]
     if many:
         k = many[0]
@@ -1234,6 +1256,8 @@ def write_plots(results: dict[str, Any], path: Path) -> Path:
         ("Analyser\n1 proc", limit["analyser_1"]["articles_per_s"], "tab:olive"),
         ("end to end\n1 worker", runs["workers_1"]["rate"]["articles_per_s"], "tab:blue"),
     ]
+    if "nlp_pipe_1_single_thread" in limit:
+        bars.insert(1, ("nlp.pipe 1 proc\n1 thread", limit["nlp_pipe_1_single_thread"]["articles_per_s"], "tab:gray"))
     for k, r in runs.items():
         if k == "workers_1":
             continue

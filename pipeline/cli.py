@@ -552,6 +552,7 @@ def bench(
     growth_factor: Annotated[float, typer.Option(help="Worker memory is compared at N and at this many times N articles; 1 skips it.")] = 5.0,
     workers: Annotated[int, typer.Option(help="Worker processes of the scale-out run (compared with 1); 1 skips it.")] = 2,
     limit_processes: Annotated[bool, typer.Option(help="Also measure the spaCy limit with --workers processes at once.")] = True,
+    single_thread_limit: Annotated[bool, typer.Option(help="Also measure the spaCy limit in a process with no second thread (no BLAS thread pool): what the fastest single-threaded script reaches, which a worker, having several threads, cannot (about a minute).")] = True,
     alerts: Annotated[str, typer.Option(help="'stdout' (alerts printed by the worker) or 'webhook' (a local Slack stand-in).")] = "stdout",
     links: Annotated[bool, typer.Option(help="Also run the story-linking cost benchmark (minutes); without it, bench/link-cost.json is included when there.")] = False,
     search_probe: Annotated[bool, typer.Option(help="Also time the search server alone, rewriting the run's articles one per bulk (the floor under the latency figures; about 20 s).")] = True,
@@ -570,7 +571,7 @@ def bench(
     if alerts not in ("stdout", "webhook") or articles < 2 or workers < 1 or not 0 < load <= 1 or latency_articles < 0:
         raise _fail("--alerts is 'stdout' or 'webhook', --articles at least 2, --workers at least 1, --load in (0, 1]", 2)
     given = {"articles": articles, "latency_articles": latency_articles, "load": load, "growth_factor": growth_factor,
-             "max_workers": workers, "limit_processes": limit_processes, "alerts": alerts, "links": links,
+             "max_workers": workers, "limit_processes": limit_processes, "single_thread_limit": single_thread_limit, "alerts": alerts, "links": links,
              "seed": seed, "out": out, "search_probe": search_probe}
     if ecb is not None:
         given["ecb"] = ecb

@@ -283,6 +283,15 @@ def test_memory_growth_is_read_at_rest_when_measured() -> None:
     assert m["growth"] == pytest.approx(0.5) and m["method"].startswith("median")
 
 
+def test_the_ratio_against_a_single_threaded_process_is_reported_beside() -> None:
+    r = _results()
+    assert "workers_1_vs_single_thread" not in summarise(r)["ratio"]  # not measured: not reported
+    r["limit"]["nlp_pipe_1_single_thread"] = _rate("nlp.pipe, fresh single-threaded process", 1, 12.0)
+    s = summarise(r)
+    assert s["ratio"]["workers_1_vs_single_thread"] == pytest.approx(0.75)
+    assert s["ratio"]["workers_1"] == pytest.approx(0.9)  # the target's ratio is still the worker-like limit's
+
+
 def test_summarise_without_scale_out_or_growth() -> None:
     r = _results()
     del r["end_to_end"]["workers_2"]
@@ -333,6 +342,7 @@ def test_quick_bench_end_to_end(tmp_path: Path) -> None:
     r = json.loads((out / "results.json").read_text())
     assert r["schema"] == bench.RESULTS_SCHEMA and r["settings"]["articles"] == 40
     assert r["limit"]["nlp_pipe_1"]["articles_per_s"] > 0 and r["limit"]["analyser_1"]["words"] > 1000
+    assert r["limit"]["nlp_pipe_1_single_thread"]["articles_per_s"] > 0 and r["ratio"]["workers_1_vs_single_thread"] > 0
     one = r["end_to_end"]["workers_1"]
     assert one["rate"]["articles"] == 40 and one["rate"]["articles_per_s"] > 0
     assert r["latency"]["indexed_s"]["n"] == 20 and r["latency"]["indexed_s"]["p50"] > 0
