@@ -366,7 +366,7 @@ def measure_parallel_limit(texts: Sequence[str], words: int, processes: int, *, 
 
 
 #: The environment of the single-threaded limit: without a BLAS thread pool the child is the only
-#: thread of its process (see :func:`run`).
+#: thread of its process (see :func:`run_bench`).
 SINGLE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
 

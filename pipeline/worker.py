@@ -263,7 +263,6 @@ def service_worker_class() -> type:
 
 def run_worker(s: Settings) -> None:
     """Start a worker process: load the model once, prepare topics and indices, run faust."""
-
     from .aliases import AliasTable
     from .analyse import Analyser
     from .app import create_app
