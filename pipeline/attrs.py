@@ -32,7 +32,8 @@ The speed comes from doing less work per token, not from skipping tokens: every 
 every rule that hits it.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: spaCy 3.8.6 validates a factory's arguments
+# against its annotations with pydantic, which cannot resolve postponed (string) ones.
 
 import re
 from operator import itemgetter

@@ -20,7 +20,8 @@ Nothing of the model is disabled: claim extraction reads POS tags (tagger, attri
 dependencies and sentences (parser), lemmas (lemmatizer) and entities (ner).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: spaCy 3.8.6 validates a factory's arguments
+# against its annotations with pydantic, which cannot resolve postponed (string) ones.
 
 from collections.abc import Iterable
 
