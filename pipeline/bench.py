@@ -1108,11 +1108,11 @@ def run_bench(opts: BenchOptions, *, progress: ProgressFn = _noop, base: Setting
     limit["nlp_pipe_1"] = measure_parallel_limit(texts, words, 1, batch_size=base.batch_size).to_json()
     progress("limit: nlp.pipe, 1 fresh process", 1, 1)
     if opts.single_thread_limit:
-        # spaCy runs 12-19% faster in a process that has no second thread at all (measured on a 2-core
-        # VM: a second thread that only waits on an event is enough to lose it, whatever the allocator),
-        # and OpenBLAS's default pool is such a thread. A worker always has several (faust's consumer
-        # thread, the event loop, the analysis executor), so this is not what a worker can reach; it is
-        # what the fastest single-threaded script can, and the ratio against it is reported beside.
+        # glibc makes every mutex an atomic operation once a process has started a second thread.
+        # spaCy 3.8.6 takes a few thousand locks per article, so this limit matches the one above;
+        # spaCy's later cp311 wheels took 1.3 million (the GIL, inside the parser's nogil code) and
+        # ran 12-19% faster here than in any process with a thread, which a worker always is. A
+        # gap between the two limits is the sign of such a build.
         stage = "limit: nlp.pipe, 1 single-threaded process"
         progress(stage, 0, None)
         limit["nlp_pipe_1_single_thread"] = measure_parallel_limit(

@@ -552,7 +552,7 @@ def bench(
     growth_factor: Annotated[float, typer.Option(help="Worker memory is compared at N and at this many times N articles; 1 skips it.")] = 5.0,
     workers: Annotated[int, typer.Option(help="Worker processes of the scale-out run (compared with 1); 1 skips it.")] = 2,
     limit_processes: Annotated[bool, typer.Option(help="Also measure the spaCy limit with --workers processes at once.")] = True,
-    single_thread_limit: Annotated[bool, typer.Option(help="Also measure the spaCy limit in a process with no second thread (no BLAS thread pool): what the fastest single-threaded script reaches, which a worker, having several threads, cannot (about a minute).")] = True,
+    single_thread_limit: Annotated[bool, typer.Option(help="Also measure the spaCy limit in a process with no second thread (no BLAS thread pool). With the pinned spaCy it matches the default limit; a gap means a spaCy build whose locking costs more once a process has threads, as a worker always has (about a minute).")] = True,
     alerts: Annotated[str, typer.Option(help="'stdout' (alerts printed by the worker) or 'webhook' (a local Slack stand-in).")] = "stdout",
     links: Annotated[bool, typer.Option(help="Also run the story-linking cost benchmark (minutes); without it, bench/link-cost.json is included when there.")] = False,
     search_probe: Annotated[bool, typer.Option(help="Also time the search server alone, rewriting the run's articles one per bulk (the floor under the latency figures; about 20 s).")] = True,
