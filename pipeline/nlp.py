@@ -23,6 +23,9 @@ dependencies and sentences (parser), lemmas (lemmatizer) and entities (ner).
 # No `from __future__ import annotations` here: spaCy 3.8.6 validates a factory's arguments
 # against its annotations with pydantic, which cannot resolve postponed (string) ones.
 
+import logging
+import re
+import sys
 from collections.abc import Iterable
 
 import spacy
@@ -35,6 +38,9 @@ from .types import Entity
 
 #: Labels that are numbers, not names: claim extraction reads them, entity keys skip them.
 NUMERIC_LABELS = frozenset({"DATE", "TIME", "CARDINAL", "ORDINAL", "QUANTITY", "MONEY", "PERCENT"})
+
+log = logging.getLogger("crosswire.nlp")
+_PYTHON = sys.version_info[:2]
 
 CANONICAL_PIPE = "crosswire_canonical"
 RULER_PIPE = "entity_ruler"
@@ -160,11 +166,31 @@ def make_canonical_names(nlp: Language, name: str) -> CanonicalNames:
     return CanonicalNames(nlp, name)
 
 
+def slow_spacy_build(version: str, python: tuple[int, int]) -> str | None:
+    """Why the spaCy ``version`` running on ``python`` (major, minor) is a known slow build, or
+    ``None``. spaCy compiles with Cython's ``profile`` directive below Python 3.12, and its wheels
+    from 3.8.7 on take and drop the GIL inside the parser's ``nogil`` code (1.3 million locks per
+    article with 3.8.18 against 3,900 with 3.8.6, which Crosswire pins; the README's Performance
+    section has the measurements). Judged by version alone: later series are not known."""
+    m = re.match(r"(\d+)\.(\d+)\.(\d+)", version)
+    if m is None or python >= (3, 12) or not (3, 8, 7) <= tuple(map(int, m.groups())) < (3, 9, 0):
+        return None
+    return (
+        f"spaCy {version} on Python {python[0]}.{python[1]} takes the GIL inside the parser's nogil code, "
+        "about 1.6x slower than spaCy 3.8.6 (the version Crosswire pins), and slower still in a worker; "
+        "install spacy==3.8.6"
+    )
+
+
 def load_nlp(model: str, aliases: AliasTable) -> Language:
     """Load the installed spaCy package ``model``, swap its ``attribute_ruler`` for the exact
     compiled one, and add the alias EntityRuler (before ``ner``) and the ``crosswire_canonical``
     component (after ``ner``). Loads from disk every call: the caller keeps one per process.
-    Raises ``OSError`` when the package is not installed."""
+    Raises ``OSError`` when the package is not installed. Logs a warning when the installed spaCy
+    is a known slow build (:func:`slow_spacy_build`)."""
+    slow = slow_spacy_build(spacy.__version__, _PYTHON)
+    if slow:
+        log.warning(slow)
     nlp = spacy.load(model)
     swap_attribute_ruler(nlp)  # a no-op for models without an AttributeRuler
     ner_position = {"before": "ner"} if "ner" in nlp.pipe_names else {}

