@@ -1111,7 +1111,7 @@ def run_bench(opts: BenchOptions, *, progress: ProgressFn = _noop, base: Setting
         # glibc makes every mutex an atomic operation once a process has started a second thread.
         # spaCy 3.8.6 takes a few thousand locks per article, so this limit matches the one above;
         # spaCy's later cp311 wheels took 1.3 million (the GIL, inside the parser's nogil code) and
-        # ran 12-19% faster here than in any process with a thread, which a worker always is. A
+        # ran 12-19% slower in any process that had ever started a thread, as every worker has. A
         # gap between the two limits is the sign of such a build.
         stage = "limit: nlp.pipe, 1 single-threaded process"
         progress(stage, 0, None)
